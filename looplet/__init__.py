@@ -1,0 +1,20 @@
+"""looplet: an asyncio event loop built on explicit poll/wake semantics.
+
+A reactor polls the OS for readiness; readiness and timers wake wakers; a woken
+waker puts its callback on the run queue once; the scheduler runs the queue. asyncio's
+own Task and Future are driven as they are.
+
+    import asyncio, looplet
+    looplet.run(main())                                       # or:
+    asyncio.run(main(), loop_factory=looplet.new_event_loop)
+"""
+
+from __future__ import annotations
+
+from looplet._core.clock import Clock
+from looplet.loop import EventLoop
+from looplet.policy import EventLoopPolicy, install
+from looplet.runner import new_event_loop, run
+
+__all__ = ["Clock", "EventLoop", "EventLoopPolicy", "install", "new_event_loop", "run"]
+__version__ = "0.1.0"

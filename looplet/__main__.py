@@ -1,0 +1,37 @@
+"""`python -m looplet script.py [args...]`: run a script with looplet as its event loop.
+
+The script runs as `__main__`, exactly as `python script.py` would run it, after
+`looplet.install()` has made looplet the loop of `asyncio.run()` and
+`asyncio.new_event_loop()`. `-m module` runs a module the same way.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+import looplet
+
+USAGE = "usage: python -m looplet script.py [args...]  |  python -m looplet -m module [args...]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr if not args else sys.stdout)
+        return 2 if not args else 0
+    looplet.install()
+    if args[0] == "-m":
+        if len(args) < 2:
+            print(USAGE, file=sys.stderr)
+            return 2
+        sys.argv = args[1:]
+        runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = args
+        runpy.run_path(args[0], run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The scheduler: the run queue and `tick()`, one iteration of the loop.
+
+The invariant this module owns: `Scheduler.tick` is the only place callbacks are
+called; everything else (call_soon, wakers, timers, other threads) only appends to
+`ready`. A tick polls the reactor (not blocking if work is ready or the loop is
+stopping, else until the next timer), lets the reactor wake the wakers, moves due
+timers onto the queue, and then runs exactly the entries queued at that point:
+work queued by those callbacks waits for the next tick, after another poll, so I/O is
+never starved by a callback that keeps rescheduling itself. FIFO order is asyncio's
+contract and is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from asyncio import Handle
+from collections import deque
+from typing import Final
+
+from looplet._core.clock import Clock
+from looplet._core.timers import TimerQueue
+from looplet._core.waker import ThreadWakeup
+from looplet.reactor import Reactor, pick_reactor
+from looplet.reactor.base import MAX_POLL_TIMEOUT
+
+logger: Final = logging.getLogger("asyncio")
+
+
+def _format_handle(handle: object) -> str:
+    # asyncio's base_events._format_handle: name the task, not Task.__step.
+    handle = getattr(handle, "_handle", handle)  # a Waker: report what it runs
+    cb = getattr(handle, "_callback", None)
+    task = getattr(cb, "__self__", None)
+    if task is not None and type(task).__name__.endswith("Task"):
+        return f"{handle!r} created at task {task!r}"
+    return str(handle)
+
+
+class Scheduler:
+    """Run queue, timers, reactor and clock, and the tick that drives them."""
+
+    __slots__ = (
+        "_now",
+        "callbacks_run",
+        "clock",
+        "current_handle",
+        "debug",
+        "reactor",
+        "ready",
+        "slow_callback_duration",
+        "stopping",
+        "ticks",
+        "timers",
+        "wakeup",
+    )
+
+    def __init__(self, clock: Clock | None = None, reactor: str | None = None) -> None:
+        #: The run queue: `Handle`s and `Waker`s, run in FIFO order by tick().
+        self.ready: deque[object] = deque()
+        self.timers: TimerQueue = TimerQueue()
+        self.clock: Clock = clock if clock is not None else Clock()
+        # The real clock's time() is a Python frame around time.monotonic; skip it.
+        self._now = time.monotonic if type(self.clock) is Clock else self.clock.time
+        self.reactor: Reactor = pick_reactor(self.ready, reactor)
+        #: Other threads' way in; the loop registers its drain() as a reader.
+        self.wakeup: ThreadWakeup = ThreadWakeup()
+        #: Set by loop.stop(): the current tick completes, then run_forever returns.
+        self.stopping: bool = False
+        #: asyncio's debug mode: time every callback and report slow ones.
+        self.debug: bool = False
+        self.slow_callback_duration: float = 0.1
+        #: The handle running now, in debug mode only (asyncio's `_current_handle`).
+        self.current_handle: object = None
+        #: Counters read by statistics(); plain ints so the hot path pays an add.
+        self.ticks: int = 0
+        self.callbacks_run: int = 0
+
+    def time(self) -> float:
+        """The loop's clock."""
+        return self._now()
+
+    def call_at(self, handle: Handle) -> None:
+        """Schedule a `TimerHandle`."""
+        self.timers.push(handle)  # type: ignore[arg-type]
+
+    def _poll_timeout(self) -> float | None:
+        if self.ready or self.stopping:
+            return 0.0
+        deadline = self.timers.next_deadline()
+        if deadline is None:
+            return None
+        timeout = deadline - self._now()
+        if timeout > MAX_POLL_TIMEOUT:
+            return MAX_POLL_TIMEOUT
+        return timeout if timeout > 0.0 else 0.0
+
+    def tick(self) -> None:
+        """Run one iteration: poll, wake, fire due timers, run what is ready."""
+        timeout = self._poll_timeout()
+        reactor = self.reactor
+        if timeout != 0.0 and self.clock.virtual:
+            events = reactor.poll(0.0)
+            if not events:
+                if timeout is None:
+                    # No timer to jump to: only real I/O or another thread can wake us.
+                    events = reactor.poll(None)
+                else:
+                    # Nothing can happen before the next timer but the timer: jump to it.
+                    self.clock.advance_to(self._now() + timeout)
+        else:
+            events = reactor.poll(timeout)
+        if events:
+            reactor.dispatch(events)
+        ready = self.ready
+        self.timers.pop_due(self._now() + self.clock.resolution, ready)
+
+        ntodo = len(ready)
+        self.ticks += 1
+        self.callbacks_run += ntodo
+        popleft = ready.popleft
+        if self.debug:
+            self._run_debug(ntodo)
+            return
+        for _ in range(ntodo):
+            handle = popleft()
+            if handle._cancelled:  # type: ignore[attr-defined]
+                continue
+            handle._run()  # type: ignore[attr-defined]
+
+    def _run_debug(self, ntodo: int) -> None:
+        popleft = self.ready.popleft
+        now = self._now
+        for _ in range(ntodo):
+            handle = popleft()
+            if handle._cancelled:  # type: ignore[attr-defined]
+                continue
+            try:
+                self.current_handle = handle
+                t0 = now()
+                handle._run()  # type: ignore[attr-defined]
+                dt = now() - t0
+                if dt >= self.slow_callback_duration:
+                    logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+            finally:
+                self.current_handle = None
+
+    def close(self) -> None:
+        """Drop queued work and timers; close the reactor and the wake-up fd."""
+        self.ready.clear()
+        self.timers.clear()
+        self.reactor.close()
+        self.wakeup.close()

@@ -1,0 +1,99 @@
+"""TimerQueue: the heap of `asyncio.TimerHandle`s waiting for their deadline.
+
+The invariant this module owns: a handle is in the heap exactly when its `_scheduled`
+flag is True (asyncio's `TimerHandle.cancel()` reads that flag to report back through
+`loop._timer_handle_cancelled`). Cancelling is lazy: the handle stays in the heap and is
+counted; when cancelled handles pass half of a heap of more than 100, the heap is
+rebuilt without them, so a million cancelled timers cost no memory for long.
+"""
+
+from __future__ import annotations
+
+import heapq
+from asyncio import TimerHandle
+from collections import deque
+from typing import Final
+
+# asyncio's thresholds (base_events._MIN_SCHEDULED_TIMER_HANDLES and
+# _MIN_CANCELLED_TIMER_HANDLES_FRACTION): compaction is O(n), so it waits until at
+# least half the heap is garbage, which keeps its amortised cost O(1) per cancel.
+_MIN_HEAP_FOR_COMPACTION: Final = 100
+_CANCELLED_FRACTION: Final = 0.5
+
+
+class TimerQueue:
+    """A min-heap of timer handles ordered by deadline, with lazy cancellation."""
+
+    __slots__ = ("_cancelled_count", "_heap", "cancelled_total", "scheduled_total")
+
+    def __init__(self) -> None:
+        self._heap: list[TimerHandle] = []
+        #: Cancelled handles still in the heap.
+        self._cancelled_count: int = 0
+        #: Lifetime counters, read by statistics().
+        self.scheduled_total: int = 0
+        self.cancelled_total: int = 0
+
+    def __len__(self) -> int:
+        return len(self._heap) - self._cancelled_count
+
+    def push(self, handle: TimerHandle) -> None:
+        """Schedule `handle` at `handle.when()`."""
+        handle._scheduled = True
+        heapq.heappush(self._heap, handle)
+        self.scheduled_total += 1
+
+    def cancelled(self, handle: TimerHandle) -> None:
+        """Note that a scheduled handle was cancelled (asyncio's `_timer_handle_cancelled`)."""
+        if handle._scheduled:
+            self._cancelled_count += 1
+            self.cancelled_total += 1
+            heap = self._heap
+            if len(heap) > _MIN_HEAP_FOR_COMPACTION and (
+                self._cancelled_count > _CANCELLED_FRACTION * len(heap)
+            ):
+                self._compact()
+
+    def next_deadline(self) -> float | None:
+        """The deadline of the earliest live timer, dropping cancelled ones from the top."""
+        heap = self._heap
+        while heap:
+            top = heap[0]
+            if not top._cancelled:
+                return top._when
+            heapq.heappop(heap)
+            top._scheduled = False
+            self._cancelled_count -= 1
+        return None
+
+    def pop_due(self, end_time: float, ready: deque[object]) -> None:
+        """Move every live timer due before `end_time` onto the run queue, in deadline order."""
+        heap = self._heap
+        while heap:
+            top = heap[0]
+            if top._when >= end_time:
+                break
+            heapq.heappop(heap)
+            top._scheduled = False
+            if top._cancelled:
+                self._cancelled_count -= 1
+            else:
+                ready.append(top)
+
+    def _compact(self) -> None:
+        live = []
+        for handle in self._heap:
+            if handle._cancelled:
+                handle._scheduled = False
+            else:
+                live.append(handle)
+        heapq.heapify(live)
+        self._heap = live
+        self._cancelled_count = 0
+
+    def clear(self) -> None:
+        """Drop every timer without running it (the loop is closing), as asyncio does."""
+        for handle in self._heap:
+            handle._scheduled = False
+        self._heap.clear()
+        self._cancelled_count = 0

@@ -1,0 +1,128 @@
+"""Wakers: the only path by which readiness and timers put work on the run queue.
+
+A `Waker` wraps one `asyncio.Handle`. `wake()` appends the waker to the ready queue
+unless it is already there, so however often a waker is woken before it runs, it runs
+once (the coalescing is counted, for `statistics()`). The scheduler clears the flag just
+before running the handle, so a wake that arrives while the handle runs queues it again.
+
+`ThreadWakeup` is the cross-thread half: the one fd that other threads write to so
+that a blocked `reactor.poll()` returns. It too coalesces: one write per poll, not one
+per `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from asyncio import Handle
+from collections import deque
+from typing import Final
+
+
+class Waker:
+    """One registration's wake-up: readiness of an fd, in one direction."""
+
+    __slots__ = ("_cancelled", "_handle", "_queued", "_ready")
+
+    def __init__(self, handle: Handle, ready: deque[object]) -> None:
+        #: The callback to run; replaced in place when a reader/writer is re-added.
+        self._handle: Handle = handle
+        #: The run queue this waker appends itself to.
+        self._ready: deque[object] = ready
+        #: True while the waker sits in the run queue; the coalescing flag.
+        self._queued: bool = False
+        #: The scheduler skips cancelled entries; a waker is never cancelled, its handle is.
+        self._cancelled: bool = False
+
+    def wake(self) -> bool:
+        """Queue the handle to run; return False if it was queued already (a coalesced wake)."""
+        if self._queued:
+            return False
+        self._queued = True
+        self._ready.append(self)
+        return True
+
+    def _run(self) -> None:
+        self._queued = False
+        handle = self._handle
+        if not handle._cancelled:
+            handle._run()
+
+    def __repr__(self) -> str:
+        return f"<Waker queued={self._queued} {self._handle!r}>"
+
+
+# Eventfd is one fd and one 8-byte counter: cheaper than a socketpair for a wake-up
+# that carries no data. Signals cannot use it (see looplet/signals.py).
+_HAVE_EVENTFD: Final = hasattr(os, "eventfd")
+
+
+class ThreadWakeup:
+    """The loop's wake-up fd: other threads make a blocked poll return through it.
+
+    `wake()` may be called from any thread; `drain()` only from the loop's thread,
+    after the reactor reported the fd readable and before the run queue is read.
+    """
+
+    __slots__ = ("_pending", "_rfd", "_rsock", "_wfd", "_wsock", "kind")
+
+    def __init__(self, use_eventfd: bool = _HAVE_EVENTFD) -> None:
+        #: Set by the first wake() after a drain; later wakes skip the syscall.
+        self._pending: bool = False
+        self._rsock: socket.socket | None = None
+        self._wsock: socket.socket | None = None
+        if use_eventfd:
+            fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            self._rfd: int = fd
+            self._wfd: int = fd
+            self.kind: str = "eventfd"
+        else:
+            rsock, wsock = socket.socketpair()
+            rsock.setblocking(False)
+            wsock.setblocking(False)
+            self._rsock, self._wsock = rsock, wsock
+            self._rfd, self._wfd = rsock.fileno(), wsock.fileno()
+            self.kind = "socketpair"
+
+    def fileno(self) -> int:
+        """The fd the reactor watches for readability."""
+        return self._rfd
+
+    def wake(self) -> None:
+        """Make the next (or current) poll return. Thread-safe; coalesced."""
+        if self._pending:
+            return
+        self._pending = True
+        try:
+            if self._wsock is None:
+                os.eventfd_write(self._wfd, 1)
+            else:
+                self._wsock.send(b"\0")
+        except OSError:
+            # Full (the loop is far behind and will wake anyway) or closed (the loop
+            # is gone): neither is the waking thread's problem. asyncio ignores it too.
+            pass
+
+    def drain(self) -> None:
+        """Consume pending wake-ups; called by the loop thread only."""
+        # Clear first: a wake() racing with us then writes again, so none is lost; the
+        # work it announces was appended to the run queue before the write.
+        self._pending = False
+        try:
+            if self._rsock is None:
+                os.eventfd_read(self._rfd)
+            else:
+                while self._rsock.recv(4096):
+                    pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self) -> None:
+        """Close the fd(s); later wake() calls are silently ignored."""
+        self._pending = True  # no more writes to an fd number that may be reused
+        if self._rsock is not None and self._wsock is not None:
+            self._rsock.close()
+            self._wsock.close()
+        elif self._rfd >= 0:
+            os.close(self._rfd)
+        self._rfd = self._wfd = -1

@@ -1,0 +1,514 @@
+"""EventLoop: looplet's `asyncio.AbstractEventLoop`, a thin facade over its parts.
+
+The loop *has* a scheduler (run queue, timers, reactor, clock: looplet/_core), signal
+handlers (signals.py), executors (executor.py) and socket operations (sockio.py); each
+method here checks its arguments as asyncio does and delegates. The invariant owned
+here is the running-loop bookkeeping: while `run_forever` runs, this loop is the
+thread's running loop, its async-generator hooks are installed, and `_thread_id`
+names the thread; all three are undone when it returns, however it returns.
+
+asyncio's own `Future` and `Task` (C-accelerated where available) are used as they
+are: the loop only schedules their callbacks.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import sys
+import threading
+import warnings
+import weakref
+from asyncio import coroutines, events, futures, tasks
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextvars import Context
+from typing import Any, TypeVar
+
+from looplet import errors, sockio
+from looplet._core.clock import Clock
+from looplet._core.scheduler import Scheduler
+from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
+from looplet.reactor import READ, WRITE
+from looplet.signals import SignalHandlers
+
+T = TypeVar("T")
+
+# asyncio's constants.DEBUG_STACK_DEPTH: how far back debug mode records origins.
+_DEBUG_STACK_DEPTH = 10
+# asyncio's constants.THREAD_JOIN_TIMEOUT, used by Runner on 3.12+.
+_THREAD_JOIN_TIMEOUT = 300
+
+
+def _run_until_complete_cb(fut: futures.Future[Any]) -> None:
+    if not fut.cancelled():
+        exc = fut.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # Let the exception propagate out of run_forever by not stopping here.
+            return
+    futures._get_loop(fut).stop()
+
+
+def _fd_of(fileobj: Any) -> int:
+    """selectors' rule for turning a file object into an fd, with its errors."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class EventLoop(events.AbstractEventLoop):
+    """An asyncio event loop on looplet's reactor, wakers and run queue.
+
+    Args:
+        clock: where `time()` comes from; a `looplet.testing.VirtualClock` makes the
+            loop jump over idle time instead of sleeping.
+        reactor: "epoll", "kqueue" or "poll"; by default `$LOOPLET_REACTOR`, else the
+            best the platform has.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, reactor: str | None = None) -> None:
+        self._debug = False
+        self._scheduler = Scheduler(clock, reactor)
+        wakeup = self._scheduler.wakeup
+        self._scheduler.reactor.add(wakeup.fileno(), READ, events.Handle(wakeup.drain, (), self, None))
+        self._closed = False
+        self._thread_id: int | None = None
+        self._exception_handler: errors.ExceptionHandler | None = None
+        self._task_factory: Any = None
+        self._executors = Executors(self)
+        self._signals = SignalHandlers(self)
+        #: fd -> transport, filled by transports (issue 4); sock_* and add_reader check it.
+        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._old_agen_hooks: Any = None
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth: int | None = None
+        self.set_debug(coroutines._is_debug_mode())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} running={self.is_running()} closed={self.is_closed()} debug={self.get_debug()}>"
+
+    # -- running and stopping -----------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until stop() is called."""
+        self._run_forever_setup()
+        try:
+            tick = self._scheduler.tick
+            scheduler = self._scheduler
+            while True:
+                tick()
+                if scheduler.stopping:
+                    break
+        finally:
+            self._run_forever_cleanup()
+
+    def _run_forever_setup(self) -> None:
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
+        events._set_running_loop(self)
+
+    def _run_forever_cleanup(self) -> None:
+        self._scheduler.stopping = False
+        self._thread_id = None
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
+
+    def run_until_complete(self, future: Awaitable[T]) -> T:
+        """Run until the future (or coroutine, wrapped in a Task) is done; return its result."""
+        self._check_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        fut: futures.Future[T] = tasks.ensure_future(future, loop=self)
+        if new_task:
+            # Its exception reaches the caller; don't also log "never retrieved".
+            fut._log_destroy_pending = False
+        fut.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and fut.done() and not fut.cancelled():
+                fut.exception()
+            raise
+        finally:
+            fut.remove_done_callback(_run_until_complete_cb)
+        if not fut.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return fut.result()
+
+    def stop(self) -> None:
+        """Stop after the current tick (or, if not running, after the next run's first tick)."""
+        self._scheduler.stopping = True
+
+    def is_running(self) -> bool:
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks, signal handlers, fds and the executor.
+
+        Raises:
+            RuntimeError: the loop is running.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            errors.logger.debug("Close %r", self)
+        self._closed = True
+        self._signals.close()
+        self._scheduler.close()
+        self._executors.close()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if not getattr(self, "_closed", True):
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def _check_thread(self) -> None:
+        if self._thread_id is not None and threading.get_ident() != self._thread_id:
+            raise RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one")
+
+    def _check_callback(self, callback: object, method: str) -> None:
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    # -- async generators ------------------------------------------------------------
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every async generator still alive (run by asyncio.run at exit)."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await tasks.gather(*[ag.aclose() for ag in closing], return_exceptions=True)
+        for result, agen in zip(results, closing):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Wait (up to `timeout` seconds) for the default executor's threads to finish."""
+        await self._executors.shutdown(timeout)
+
+    # -- scheduling callbacks ----------------------------------------------------------
+
+    def call_soon(self, callback: Callable[..., object], *args: Any, context: Context | None = None) -> events.Handle:
+        """Run `callback(*args)` on the next tick, in FIFO order."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._scheduler.ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> events.Handle:
+        """Like call_soon(), from any thread: wakes the loop if it is blocked."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        # Append before waking: the wake-up must find the work already queued.
+        self._scheduler.ready.append(handle)
+        self._scheduler.wakeup.wake()
+        return handle
+
+    def _write_to_self(self) -> None:
+        # asyncio's name for "wake the loop", used by asyncio.Runner and some libraries.
+        self._scheduler.wakeup.wake()
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> events.TimerHandle:
+        """Run `callback(*args)` after `delay` seconds."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self.call_at(self._scheduler.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> events.TimerHandle:
+        """Run `callback(*args)` at loop time `when`."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = events.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        self._scheduler.timers.push(timer)
+        return timer
+
+    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+        # Called by TimerHandle.cancel(): asyncio's private hook.
+        self._scheduler.timers.cancelled(handle)
+
+    def time(self) -> float:
+        """The loop's monotonic clock, in seconds."""
+        return self._scheduler._now()
+
+    # -- futures and tasks ---------------------------------------------------------------
+
+    def create_future(self) -> futures.Future[Any]:
+        return futures.Future(loop=self)
+
+    def create_task(
+        self, coro: Coroutine[Any, Any, T] | Generator[Any, None, T], *, name: str | None = None, context: Context | None = None
+    ) -> tasks.Task[T]:
+        """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
+        self._check_closed()
+        if self._task_factory is None:
+            task = tasks.Task(coro, loop=self, name=name, context=context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            return task
+        if context is None:
+            task = self._task_factory(self, coro)
+        else:
+            task = self._task_factory(self, coro, context=context)
+        if name is not None:
+            task.set_name(name)
+        return task  # type: ignore[no-any-return]
+
+    def set_task_factory(self, factory: Any) -> None:
+        """Use `factory(loop, coro, **kwargs)` for create_task; None restores the default."""
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Any:
+        return self._task_factory
+
+    # -- executors and name resolution ------------------------------------------------------
+
+    def run_in_executor(self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any) -> futures.Future[T]:
+        """Run `func(*args)` in `executor` (the default thread pool if None)."""
+        return self._executors.run(executor, func, args)
+
+    def set_default_executor(self, executor: Any) -> None:
+        self._executors.set_default(executor)
+
+    async def getaddrinfo(
+        self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> AddrInfo:
+        """socket.getaddrinfo without blocking the loop; numeric hosts never use a thread."""
+        if not self._debug:
+            infos = resolve_numeric(host, port, family, type, proto, flags)
+            if infos is not None:
+                return infos
+        func = getaddrinfo_debug if self._debug else socket.getaddrinfo
+        return await self.run_in_executor(None, func, host, port, family, type, proto, flags)  # type: ignore[arg-type]
+
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+    async def _ensure_resolved(self, address: Any, *, family: int = 0, type: int = socket.SOCK_STREAM, proto: int = 0, flags: int = 0) -> AddrInfo:
+        host, port = address[:2]
+        infos = await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        if len(address) > 2:
+            # IPv6 flowinfo and scope id are not part of the name: keep the caller's.
+            fam, typ, pro, canon, sa = infos[0]
+            infos = [(fam, typ, pro, canon, (sa[0], sa[1], *address[2:]))]
+        return infos
+
+    # -- fd watching ---------------------------------------------------------------------
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        fileno = _fd_of(fd) if not isinstance(fd, int) else fd
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
+    def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> events.Handle:
+        self._check_closed()
+        handle = events.Handle(callback, args, self, None)
+        old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
+        if old is not None:
+            old.cancel()
+        return handle
+
+    def _remove_io(self, fd: Any, direction: int) -> bool:
+        if self._closed:
+            return False
+        old = self._scheduler.reactor.remove(_fd_of(fd), direction)
+        if old is None:
+            return False
+        old.cancel()
+        return True
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Run `callback(*args)` whenever `fd` is readable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_io(fd, READ, callback, *args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching `fd` for reading; return True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_io(fd, READ)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Run `callback(*args)` whenever `fd` is writable."""
+        self._ensure_fd_no_transport(fd)
+        self._add_io(fd, WRITE, callback, *args)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching `fd` for writing; return True if it was watched."""
+        self._ensure_fd_no_transport(fd)
+        return self._remove_io(fd, WRITE)
+
+    # -- low-level socket operations ---------------------------------------------------
+
+    async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+        return await sockio.sock_recv(self, sock, nbytes)
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        return await sockio.sock_recv_into(self, sock, buf)
+
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+        return await sockio.sock_recvfrom(self, sock, bufsize)
+
+    async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
+        return await sockio.sock_recvfrom_into(self, sock, buf, nbytes)
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        await sockio.sock_sendall(self, sock, data)
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        return await sockio.sock_sendto(self, sock, data, address)
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        await sockio.sock_connect(self, sock, address)
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        return await sockio.sock_accept(self, sock)
+
+    async def sock_sendfile(
+        self, sock: socket.socket, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
+    ) -> int:
+        """Send a file over a socket: zero-copy `os.sendfile` where possible."""
+        return await sockio.sock_sendfile(self, sock, file, offset, count, fallback)
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        """Run `callback(*args)` on the loop when signal `sig` arrives (main thread only)."""
+        self._signals.add(sig, callback, args)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        return self._signals.remove(sig)
+
+    # -- errors and debug ------------------------------------------------------------------
+
+    def set_exception_handler(self, handler: errors.ExceptionHandler | None) -> None:
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def get_exception_handler(self) -> errors.ExceptionHandler | None:
+        return self._exception_handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log the error described by `context` (see call_exception_handler)."""
+        errors.default_exception_handler(self, context)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Report an error no caller can see: to the handler set, or the default one."""
+        errors.call_exception_handler(self, context)
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = enabled
+        self._scheduler.debug = bool(enabled)
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    @property
+    def slow_callback_duration(self) -> float:
+        """In debug mode, callbacks running longer than this many seconds are logged."""
+        return self._scheduler.slow_callback_duration
+
+    @slow_callback_duration.setter
+    def slow_callback_duration(self, value: float) -> None:
+        self._scheduler.slow_callback_duration = value
+
+    @property
+    def _current_handle(self) -> Any:
+        return self._scheduler.current_handle
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
+            return
+        if enabled:
+            self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(_DEBUG_STACK_DEPTH)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
+        self._coroutine_origin_tracking_enabled = enabled

@@ -1,0 +1,274 @@
+"""The reactor interface and the fd interest table every backend shares.
+
+A reactor owns one OS readiness object (an epoll or kqueue fd, a poll set) and the
+table of `Source`s: one per fd, with at most one reader and one writer `Waker`.
+`poll(timeout)` is the blocking OS wait and the only call that may block;
+`dispatch(events)` turns what it returned into `Waker.wake()` calls and nothing else.
+
+The invariant owned here: the kernel is told about interest only when it grows.
+When interest shrinks (a reader is removed) the kernel is not told at once; the first
+event nobody wants for that fd makes the reactor drop it then (`_forget`). So the
+`sock_recv` pattern, remove the reader and add it back a tick later, costs one
+`modify` per wait instead of an unregister and a register, and a reader removed and
+re-added within one tick costs nothing. Re-arming a source that had no wakers always
+tells the kernel (`modify`, falling back to `register`), because its fd may have been
+closed and reused while it was idle.
+"""
+
+from __future__ import annotations
+
+import errno
+from asyncio import Handle
+from collections import deque
+from typing import Final
+
+from looplet._core.waker import Waker
+
+#: Directions, with the values of `selectors.EVENT_READ` / `EVENT_WRITE`.
+READ: Final = 1
+WRITE: Final = 2
+
+# asyncio's and trio's cap on one poll: a day keeps far-future timers from overflowing
+# the backends' millisecond or timespec arithmetic.
+MAX_POLL_TIMEOUT: Final = 24 * 3600.0
+
+#: errnos meaning "this fd is not (or no longer) what the kernel has registered".
+STALE_ERRNOS: Final = frozenset({errno.EBADF, errno.ENOENT, errno.EPERM})
+
+
+class Source:
+    """One registered fd: its wakers and the interest mask the kernel has for it."""
+
+    __slots__ = ("fd", "kmask", "reader", "writer")
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int = fd
+        #: What the kernel was last told (may exceed what the wakers want; see module doc).
+        self.kmask: int = 0
+        self.reader: Waker | None = None
+        self.writer: Waker | None = None
+
+    def wanted(self) -> int:
+        """The mask the current wakers need."""
+        return (READ if self.reader is not None else 0) | (WRITE if self.writer is not None else 0)
+
+
+class Reactor:
+    """Base class of the backends: the interest table, dispatch, and the kernel calls.
+
+    Backends implement `_register`, `_modify`, `_unregister`, `poll` and `_close_os`,
+    set `name`, and set `read_bits`/`write_bits` to the bits of their native event
+    masks that wake a reader or a writer (hang-ups and errors wake both, as asyncio's
+    selectors do, so the callback sees the error from its own syscall).
+    """
+
+    name: str = "base"
+
+    def __init__(self, ready: deque[object]) -> None:
+        #: The scheduler's run queue; wakers created here append to it.
+        self._ready: deque[object] = ready
+        self._sources: dict[int, Source] = {}
+        self.read_bits: int = READ
+        self.write_bits: int = WRITE
+        self.closed: bool = False
+
+    # -- the OS calls, one set per backend -------------------------------------------
+
+    def _register(self, fd: int, mask: int) -> None:
+        raise NotImplementedError
+
+    def _modify(self, fd: int, old: int, mask: int) -> None:
+        raise NotImplementedError
+
+    def _unregister(self, fd: int, old: int) -> None:
+        raise NotImplementedError
+
+    def _close_os(self) -> None:
+        raise NotImplementedError
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """Block until some registered fd is ready or `timeout` seconds pass.
+
+        Returns (fd, native mask) pairs for `dispatch`. EINTR is retried by Python
+        (PEP 475); the timeout is capped at a day.
+        """
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        """The OS object's fd, or -1 for backends that have none."""
+        return -1
+
+    # -- interest ----------------------------------------------------------------------
+
+    def add(self, fd: int, direction: int, handle: Handle) -> Handle | None:
+        """Make `handle` run whenever `fd` is ready in `direction` (level-triggered).
+
+        Returns the handle it replaces, which the caller cancels, as asyncio does.
+        """
+        src = self._sources.get(fd)
+        if src is None:
+            src = Source(fd)
+            old_waker = None
+        else:
+            old_waker = src.reader if direction == READ else src.writer
+        if old_waker is not None:
+            old = old_waker._handle
+            old_waker._handle = handle
+            return old
+        was_idle = src.reader is None and src.writer is None
+        waker = Waker(handle, self._ready)
+        if direction == READ:
+            src.reader = waker
+        else:
+            src.writer = waker
+        want = src.wanted()
+        if was_idle or (src.kmask & want) != want:
+            try:
+                self._arm(src, want | (0 if was_idle else src.kmask))
+            except BaseException:
+                if direction == READ:
+                    src.reader = None
+                else:
+                    src.writer = None
+                raise
+        self._sources[fd] = src
+        return None
+
+    def remove(self, fd: int, direction: int) -> Handle | None:
+        """Stop watching `fd` in `direction`; return the handle that was watching."""
+        src = self._sources.get(fd)
+        if src is None:
+            return None
+        waker = src.reader if direction == READ else src.writer
+        if waker is None:
+            return None
+        if direction == READ:
+            src.reader = None
+        else:
+            src.writer = None
+        # The kernel keeps its interest until an event for it arrives (module doc).
+        return waker._handle
+
+    def has(self, fd: int, direction: int) -> bool:
+        """True if a waker is registered for `fd` in `direction`."""
+        src = self._sources.get(fd)
+        if src is None:
+            return False
+        return (src.reader if direction == READ else src.writer) is not None
+
+    def handle_for(self, fd: int, direction: int) -> Handle | None:
+        """The handle registered for `fd` in `direction`, if any."""
+        src = self._sources.get(fd)
+        if src is None:
+            return None
+        waker = src.reader if direction == READ else src.writer
+        return None if waker is None else waker._handle
+
+    def forget(self, fd: int) -> None:
+        """Drop `fd` from the kernel now: it is about to be closed by its owner.
+
+        The one eager path, for owners who know the fd is going away (transports),
+        so that a dup of it elsewhere cannot keep a stale registration alive.
+        """
+        src = self._sources.pop(fd, None)
+        if src is not None and src.kmask:
+            self._unregister_quietly(fd, src.kmask)
+
+    def _arm(self, src: Source, mask: int) -> None:
+        if src.kmask:
+            try:
+                self._modify(src.fd, src.kmask, mask)
+            except OSError as exc:
+                if exc.errno not in STALE_ERRNOS or exc.errno == errno.EBADF:
+                    raise
+                # The old registration died with a closed fd; this is a new file.
+                self._register(src.fd, mask)
+        else:
+            try:
+                self._register(src.fd, mask)
+            except FileExistsError:
+                self._modify(src.fd, mask, mask)
+        src.kmask = mask
+
+    def _unregister_quietly(self, fd: int, mask: int) -> None:
+        try:
+            self._unregister(fd, mask)
+        except OSError as exc:
+            if exc.errno not in STALE_ERRNOS:
+                raise
+            self._orphaned(fd)
+
+    def _orphaned(self, fd: int) -> None:
+        """An fd the kernel reports but that cannot be unregistered (closed behind our back).
+
+        Backends whose registrations outlive the fd number (epoll: they belong to the
+        open file, which a dup may keep alive) override this to rebuild their set.
+        """
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def dispatch(self, events: list[tuple[int, int]]) -> None:
+        """Wake the wakers for what `poll` returned; drop interest nobody has any more."""
+        sources = self._sources
+        rbits = self.read_bits
+        wbits = self.write_bits
+        for fd, ev in events:
+            src = sources.get(fd)
+            if src is None:
+                # Reported but not ours: a stale registration of a closed or reused fd.
+                self._unregister_quietly(fd, READ | WRITE)
+                continue
+            unwanted = False
+            if ev & rbits:
+                if src.reader is not None:
+                    src.reader.wake()
+                else:
+                    unwanted = True
+            if ev & wbits:
+                if src.writer is not None:
+                    src.writer.wake()
+                else:
+                    unwanted = True
+            if unwanted:
+                self._shrink(src)
+
+    def _shrink(self, src: Source) -> None:
+        want = src.wanted()
+        if want == src.kmask:
+            return
+        if want:
+            try:
+                self._modify(src.fd, src.kmask, want)
+                src.kmask = want
+                return
+            except OSError as exc:
+                if exc.errno not in STALE_ERRNOS:
+                    raise
+        else:
+            self._unregister_quietly(src.fd, src.kmask)
+        del self._sources[src.fd]
+        if want:
+            # Still wanted but its registration was stale: wake the wakers so their own
+            # syscalls see the error (EBADF) instead of waiting forever.
+            if src.reader is not None:
+                src.reader.wake()
+            if src.writer is not None:
+                src.writer.wake()
+
+    # -- lifecycle and introspection ---------------------------------------------------
+
+    def registered_fds(self) -> list[int]:
+        """The fds that currently have a reader or a writer."""
+        return [fd for fd, s in self._sources.items() if s.reader is not None or s.writer is not None]
+
+    def close(self) -> None:
+        """Drop every registration and close the OS object. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for src in self._sources.values():
+            for waker in (src.reader, src.writer):
+                if waker is not None:
+                    waker._handle.cancel()
+        self._sources.clear()
+        self._close_os()

@@ -1,0 +1,34 @@
+"""`looplet.run()`: asyncio.run on a looplet loop.
+
+The one way in that needs no policy: it is `asyncio.Runner(loop_factory=...)`, which
+exists on every Python looplet supports (3.11+), so the shutdown sequence (cancel
+remaining tasks, shut down async generators and the default executor) is asyncio's
+own, not a copy of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from looplet._core.clock import Clock
+
+T = TypeVar("T")
+
+
+def new_event_loop(*, clock: Clock | None = None, reactor: str | None = None) -> asyncio.AbstractEventLoop:
+    """Create a new looplet event loop (see `looplet.EventLoop` for the arguments)."""
+    from looplet.loop import EventLoop
+
+    return EventLoop(clock=clock, reactor=reactor)
+
+
+def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
+    """Run coroutine `main` on a new looplet loop and return its result, like asyncio.run().
+
+    Raises:
+        RuntimeError: called while another event loop is running in this thread.
+    """
+    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)

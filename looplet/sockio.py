@@ -1,0 +1,267 @@
+"""The loop's low-level socket operations: `sock_recv` ... `sock_sendfile`.
+
+Every operation follows one pattern: try the syscall at once, and only when it would
+block, wait for readiness (`wait_ready`) and try again. The invariant owned here: an
+operation holds a reader or writer registration only while it waits, and drops it in
+the same tick it resumes; with the reactor's lazy interest (reactor/base.py) a loop of
+`sock_recv` calls therefore costs no epoll_ctl at all while data keeps arriving.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from asyncio import exceptions, futures
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from looplet.reactor import READ, WRITE
+
+try:
+    import ssl as _ssl
+except ImportError:  # pragma: no cover - Python built without ssl
+    _ssl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from looplet.loop import EventLoop
+
+T = TypeVar("T")
+
+# asyncio's constants.SENDFILE_FALLBACK_READBUFFER_SIZE.
+_SENDFILE_FALLBACK_BUFSIZE = 1024 * 256
+
+
+def check_socket(loop: EventLoop, sock: socket.socket) -> None:
+    """Reject SSL sockets always and blocking sockets in debug mode, as asyncio does."""
+    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+
+
+def _set_ready(fut: futures.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def wait_ready(loop: EventLoop, fd: int, direction: int) -> None:
+    """Wait until `fd` is ready in `direction`: the one place a sock_* call waits."""
+    loop._ensure_fd_no_transport(fd)
+    fut = loop.create_future()
+    handle = loop._add_io(fd, direction, _set_ready, fut)
+    try:
+        await fut
+    finally:
+        # A handle cancelled meanwhile was replaced by someone else's: not ours to remove.
+        if not handle._cancelled:
+            loop._remove_io(fd, direction)
+
+
+async def _retry(
+    loop: EventLoop, sock: socket.socket, direction: int, op: Callable[..., T], *args: Any
+) -> T:
+    fd = sock.fileno()
+    while True:
+        await wait_ready(loop, fd, direction)
+        try:
+            return op(*args)
+        except (BlockingIOError, InterruptedError):
+            continue
+
+
+async def sock_recv(loop: EventLoop, sock: socket.socket, n: int) -> bytes:
+    check_socket(loop, sock)
+    try:
+        return sock.recv(n)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, READ, sock.recv, n)
+
+
+async def sock_recv_into(loop: EventLoop, sock: socket.socket, buf: Any) -> int:
+    check_socket(loop, sock)
+    try:
+        return sock.recv_into(buf)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, READ, sock.recv_into, buf)
+
+
+async def sock_recvfrom(loop: EventLoop, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+    check_socket(loop, sock)
+    try:
+        return sock.recvfrom(bufsize)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, READ, sock.recvfrom, bufsize)
+
+
+async def sock_recvfrom_into(
+    loop: EventLoop, sock: socket.socket, buf: Any, nbytes: int = 0
+) -> tuple[int, Any]:
+    check_socket(loop, sock)
+    if not nbytes:
+        nbytes = len(buf)
+    try:
+        return sock.recvfrom_into(buf, nbytes)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, READ, sock.recvfrom_into, buf, nbytes)
+
+
+async def sock_sendall(loop: EventLoop, sock: socket.socket, data: Any) -> None:
+    check_socket(loop, sock)
+    try:
+        n = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        n = 0
+    view = memoryview(data).cast("B")
+    total = len(view)
+    if n == total:
+        return
+    fd = sock.fileno()
+    while n < total:
+        await wait_ready(loop, fd, WRITE)
+        try:
+            n += sock.send(view[n:])
+        except (BlockingIOError, InterruptedError):
+            continue
+
+
+async def sock_sendto(loop: EventLoop, sock: socket.socket, data: Any, address: Any) -> int:
+    check_socket(loop, sock)
+    try:
+        return sock.sendto(data, address)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, WRITE, sock.sendto, data, 0, address)
+
+
+async def sock_connect(loop: EventLoop, sock: socket.socket, address: Any) -> None:
+    check_socket(loop, sock)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        infos = await loop._ensure_resolved(address, family=sock.family, type=sock.type, proto=sock.proto)
+        address = infos[0][4]
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    # The connection goes on in the background; writability says it ended, SO_ERROR how.
+    await wait_ready(loop, sock.fileno(), WRITE)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err != 0:
+        raise OSError(err, f"Connect call failed {address}")
+
+
+def _accept(sock: socket.socket) -> tuple[socket.socket, Any]:
+    conn, address = sock.accept()
+    conn.setblocking(False)
+    return conn, address
+
+
+async def sock_accept(loop: EventLoop, sock: socket.socket) -> tuple[socket.socket, Any]:
+    check_socket(loop, sock)
+    try:
+        return _accept(sock)
+    except (BlockingIOError, InterruptedError):
+        return await _retry(loop, sock, READ, _accept, sock)
+
+
+def check_sendfile_params(sock: socket.socket, file: Any, offset: Any, count: Any) -> None:
+    """asyncio's argument checks for sendfile, with its messages."""
+    if "b" not in getattr(file, "mode", "b"):
+        raise ValueError("file should be opened in binary mode")
+    if not sock.type == socket.SOCK_STREAM:
+        raise ValueError("only SOCK_STREAM type sockets are supported")
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f"count must be a positive integer (got {count!r})")
+        if count <= 0:
+            raise ValueError(f"count must be a positive integer (got {count!r})")
+    if not isinstance(offset, int):
+        raise TypeError(f"offset must be a non-negative integer (got {offset!r})")
+    if offset < 0:
+        raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+
+
+async def sock_sendfile(
+    loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None, fallback: bool
+) -> int:
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+    check_socket(loop, sock)
+    check_sendfile_params(sock, file, offset, count)
+    try:
+        return await _sendfile_native(loop, sock, file, offset, count)
+    except exceptions.SendfileNotAvailableError:
+        if not fallback:
+            raise
+    return await _sendfile_fallback(loop, sock, file, offset, count)
+
+
+async def _sendfile_native(
+    loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None
+) -> int:
+    """Zero-copy `os.sendfile`; SendfileNotAvailableError before any byte is sent."""
+    if not hasattr(os, "sendfile"):
+        raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
+    try:
+        fileno = file.fileno()
+        fsize = os.fstat(fileno).st_size
+    except (AttributeError, OSError, ValueError) as exc:
+        raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+    blocksize = count if count else fsize
+    if not blocksize:
+        return 0
+    fd = sock.fileno()
+    total = 0
+    try:
+        while True:
+            if count:
+                blocksize = count - total
+                if blocksize <= 0:
+                    break
+            try:
+                sent = os.sendfile(fd, fileno, offset + total, blocksize)
+            except (BlockingIOError, InterruptedError):
+                await wait_ready(loop, fd, WRITE)
+                continue
+            except OSError as exc:
+                if total == 0:
+                    # Not an mmap-able file, or the like: let the fallback try.
+                    raise exceptions.SendfileNotAvailableError("os.sendfile call failed") from exc
+                if exc.errno == errno.ENOTCONN and type(exc) is not ConnectionError:
+                    # The peer went away mid-transfer: the same error on every Posix.
+                    raise ConnectionError("socket is not connected", errno.ENOTCONN) from exc
+                raise
+            if sent == 0:
+                break  # EOF
+            total += sent
+    finally:
+        if total > 0:
+            os.lseek(fileno, offset + total, os.SEEK_SET)
+    return total
+
+
+async def _sendfile_fallback(
+    loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None
+) -> int:
+    """Read the file in an executor and send it with sock_sendall."""
+    if offset:
+        file.seek(offset)
+    blocksize = min(count, _SENDFILE_FALLBACK_BUFSIZE) if count else _SENDFILE_FALLBACK_BUFSIZE
+    buf = bytearray(blocksize)
+    total = 0
+    try:
+        while True:
+            if count:
+                blocksize = min(count - total, blocksize)
+                if blocksize <= 0:
+                    break
+            view = memoryview(buf)[:blocksize]
+            read = await loop.run_in_executor(None, file.readinto, view)
+            if not read:
+                break
+            await sock_sendall(loop, sock, view[:read])
+            total += read
+        return total
+    finally:
+        if total > 0 and hasattr(file, "seek"):
+            file.seek(offset + total)
