@@ -52,7 +52,8 @@ class TimerQueue:
             if len(heap) > _MIN_HEAP_FOR_COMPACTION and (
                 self._cancelled_count > _CANCELLED_FRACTION * len(heap)
             ):
-                self._compact()
+                # asyncio calls us before it sets handle._cancelled: drop it by identity.
+                self._compact(handle)
 
     def next_deadline(self) -> float | None:
         """The deadline of the earliest live timer, dropping cancelled ones from the top."""
@@ -71,7 +72,9 @@ class TimerQueue:
         heap = self._heap
         while heap:
             top = heap[0]
-            if top._when >= end_time:
+            # Due means "at or before end_time": a virtual clock jumps exactly onto a
+            # deadline and has no resolution to add (asyncio's strict < would spin).
+            if top._when > end_time:
                 break
             heapq.heappop(heap)
             top._scheduled = False
@@ -80,10 +83,10 @@ class TimerQueue:
             else:
                 ready.append(top)
 
-    def _compact(self) -> None:
+    def _compact(self, cancelling: TimerHandle) -> None:
         live = []
         for handle in self._heap:
-            if handle._cancelled:
+            if handle._cancelled or handle is cancelling:
                 handle._scheduled = False
             else:
                 live.append(handle)

@@ -246,7 +246,8 @@ class Reactor:
                     raise
         else:
             self._unregister_quietly(src.fd, src.kmask)
-        del self._sources[src.fd]
+        # (an orphan rebuild may have dropped it already)
+        self._sources.pop(src.fd, None)
         if want:
             # Still wanted but its registration was stale: wake the wakers so their own
             # syscalls see the error (EBADF) instead of waiting forever.

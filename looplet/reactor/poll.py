@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import select
 from collections import deque
 
@@ -42,16 +44,17 @@ class PollReactor(Reactor):
     def _register(self, fd: int, mask: int) -> None:
         if fd < 0:
             raise ValueError(f"Invalid file descriptor: {fd}")
+        # poll() itself would accept a closed fd and report POLLNVAL forever; fail now,
+        # with EBADF, as the kernel-side backends do.
+        os.fstat(fd)
         self._poll.register(fd, _native(mask))
 
     def _modify(self, fd: int, old: int, mask: int) -> None:
         self._poll.modify(fd, _native(mask))
 
     def _unregister(self, fd: int, old: int) -> None:
-        try:
+        with contextlib.suppress(KeyError):
             self._poll.unregister(fd)
-        except KeyError:
-            pass
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is None:
