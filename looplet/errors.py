@@ -28,8 +28,9 @@ def default_exception_handler(loop: EventLoop, context: dict[str, Any]) -> None:
     exc_info: Any = (type(exception), exception, exception.__traceback__) if exception is not None else False
     current = loop._scheduler.current_handle
     current = getattr(current, "_handle", current)  # a Waker: the handle it runs
-    if "source_traceback" not in context and current is not None and getattr(current, "_source_traceback", None):
-        context["handle_traceback"] = current._source_traceback
+    handle_tb = getattr(current, "_source_traceback", None)
+    if "source_traceback" not in context and handle_tb:
+        context["handle_traceback"] = handle_tb
     log_lines = [message]
     for key in sorted(context):
         if key in {"message", "exception"}:
@@ -76,7 +77,6 @@ def call_exception_handler(loop: EventLoop, context: dict[str, Any]) -> None:
             raise
         except BaseException:
             logger.error(
-                "Exception in default exception handler while handling an unexpected error "
-                "in custom exception handler",
+                "Exception in default exception handler while handling an unexpected error in custom exception handler",
                 exc_info=True,
             )

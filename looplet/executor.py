@@ -108,9 +108,7 @@ def _numeric_port(port: object) -> bool:
     return port is None or isinstance(port, int) or (isinstance(port, (str, bytes)) and port.isdigit())
 
 
-def resolve_numeric(
-    host: object, port: object, family: int, type: int, proto: int, flags: int
-) -> AddrInfo | None:
+def resolve_numeric(host: object, port: object, family: int, type: int, proto: int, flags: int) -> AddrInfo | None:
     """getaddrinfo for a numeric host and port, or None if either needs a lookup."""
     if not isinstance(host, (str, bytes)) or not host or not _numeric_port(port):
         return None

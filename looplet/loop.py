@@ -14,6 +14,7 @@ are: the loop only schedules their callbacks.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import socket
 import sys
 import threading
@@ -22,16 +23,18 @@ import weakref
 from asyncio import coroutines, events, futures, tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet import errors, sockio
 from looplet._core.clock import Clock
 from looplet._core.scheduler import Scheduler
+from looplet._core.timers import TimerHandle as TimerLike
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.reactor import READ, WRITE
 from looplet.signals import SignalHandlers
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # asyncio's constants.DEBUG_STACK_DEPTH: how far back debug mode records origins.
 _DEBUG_STACK_DEPTH = 10
@@ -45,7 +48,19 @@ def _run_until_complete_cb(fut: futures.Future[Any]) -> None:
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             # Let the exception propagate out of run_forever by not stopping here.
             return
-    futures._get_loop(fut).stop()
+    fut.get_loop().stop()
+
+
+def _debug_mode_from_environment() -> bool:
+    # asyncio's coroutines._is_debug_mode(): -X dev, or PYTHONASYNCIODEBUG unless -E.
+    return sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
+
+
+def _trim_source_traceback(obj: object) -> None:
+    # Debug mode records where a handle was created; drop the loop's own frame.
+    tb = getattr(obj, "_source_traceback", None)
+    if tb:
+        del tb[-1]
 
 
 def _fd_of(fileobj: Any) -> int:
@@ -90,7 +105,7 @@ class EventLoop(events.AbstractEventLoop):
         self._old_agen_hooks: Any = None
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
-        self.set_debug(coroutines._is_debug_mode())
+        self.set_debug(_debug_mode_from_environment())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} running={self.is_running()} closed={self.is_closed()} debug={self.get_debug()}>"
@@ -128,15 +143,15 @@ class EventLoop(events.AbstractEventLoop):
             sys.set_asyncgen_hooks(*self._old_agen_hooks)
             self._old_agen_hooks = None
 
-    def run_until_complete(self, future: Awaitable[T]) -> T:
+    def run_until_complete(self, future: Generator[Any, None, T] | Awaitable[T]) -> T:
         """Run until the future (or coroutine, wrapped in a Task) is done; return its result."""
         self._check_closed()
         self._check_running()
         new_task = not futures.isfuture(future)
-        fut: futures.Future[T] = tasks.ensure_future(future, loop=self)
+        fut: futures.Future[T] = tasks.ensure_future(cast("Awaitable[T]", future), loop=self)
         if new_task:
             # Its exception reaches the caller; don't also log "never retrieved".
-            fut._log_destroy_pending = False
+            fut._log_destroy_pending = False  # type: ignore[attr-defined]
         fut.add_done_callback(_run_until_complete_cb)
         try:
             self.run_forever()
@@ -228,7 +243,7 @@ class EventLoop(events.AbstractEventLoop):
         closing = list(self._asyncgens)
         self._asyncgens.clear()
         results = await tasks.gather(*[ag.aclose() for ag in closing], return_exceptions=True)
-        for result, agen in zip(results, closing):
+        for result, agen in zip(results, closing, strict=False):
             if isinstance(result, Exception):
                 self.call_exception_handler(
                     {
@@ -244,7 +259,9 @@ class EventLoop(events.AbstractEventLoop):
 
     # -- scheduling callbacks ----------------------------------------------------------
 
-    def call_soon(self, callback: Callable[..., object], *args: Any, context: Context | None = None) -> events.Handle:
+    def call_soon(
+        self, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
+    ) -> events.Handle:
         """Run `callback(*args)` on the next tick, in FIFO order."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -252,21 +269,21 @@ class EventLoop(events.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_soon")
         handle = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+        if self._debug:
+            _trim_source_traceback(handle)
         self._scheduler.ready.append(handle)
         return handle
 
     def call_soon_threadsafe(
-        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+        self, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
     ) -> events.Handle:
         """Like call_soon(), from any thread: wakes the loop if it is blocked."""
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
         handle = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+        if self._debug:
+            _trim_source_traceback(handle)
         # Append before waking: the wake-up must find the work already queued.
         self._scheduler.ready.append(handle)
         self._scheduler.wakeup.wake()
@@ -277,18 +294,18 @@ class EventLoop(events.AbstractEventLoop):
         self._scheduler.wakeup.wake()
 
     def call_later(
-        self, delay: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+        self, delay: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
     ) -> events.TimerHandle:
         """Run `callback(*args)` after `delay` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
         timer = self.call_at(self._scheduler.time() + delay, callback, *args, context=context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+        if self._debug:
+            _trim_source_traceback(timer)
         return timer
 
     def call_at(
-        self, when: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+        self, when: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
     ) -> events.TimerHandle:
         """Run `callback(*args)` at loop time `when`."""
         if when is None:
@@ -298,14 +315,14 @@ class EventLoop(events.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_at")
         timer = events.TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        self._scheduler.timers.push(timer)
+        if self._debug:
+            _trim_source_traceback(timer)
+        self._scheduler.timers.push(cast("TimerLike", timer))
         return timer
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
         # Called by TimerHandle.cancel(): asyncio's private hook.
-        self._scheduler.timers.cancelled(handle)
+        self._scheduler.timers.cancelled(cast("TimerLike", handle))
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
@@ -317,19 +334,20 @@ class EventLoop(events.AbstractEventLoop):
         return futures.Future(loop=self)
 
     def create_task(
-        self, coro: Coroutine[Any, Any, T] | Generator[Any, None, T], *, name: str | None = None, context: Context | None = None
+        self,
+        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+        *,
+        name: str | None = None,
+        context: Context | None = None,
     ) -> tasks.Task[T]:
         """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
         self._check_closed()
         if self._task_factory is None:
             task = tasks.Task(coro, loop=self, name=name, context=context)
-            if task._source_traceback:
-                del task._source_traceback[-1]
+            if self._debug:
+                _trim_source_traceback(task)
             return task
-        if context is None:
-            task = self._task_factory(self, coro)
-        else:
-            task = self._task_factory(self, coro, context=context)
+        task = self._task_factory(self, coro) if context is None else self._task_factory(self, coro, context=context)
         if name is not None:
             task.set_name(name)
         return task  # type: ignore[no-any-return]
@@ -345,7 +363,9 @@ class EventLoop(events.AbstractEventLoop):
 
     # -- executors and name resolution ------------------------------------------------------
 
-    def run_in_executor(self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any) -> futures.Future[T]:
+    def run_in_executor(
+        self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+    ) -> futures.Future[T]:
         """Run `func(*args)` in `executor` (the default thread pool if None)."""
         return self._executors.run(executor, func, args)
 
@@ -366,7 +386,9 @@ class EventLoop(events.AbstractEventLoop):
     async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
-    async def _ensure_resolved(self, address: Any, *, family: int = 0, type: int = socket.SOCK_STREAM, proto: int = 0, flags: int = 0) -> AddrInfo:
+    async def _ensure_resolved(
+        self, address: Any, *, family: int = 0, type: int = socket.SOCK_STREAM, proto: int = 0, flags: int = 0
+    ) -> AddrInfo:
         host, port = address[:2]
         infos = await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
         if not infos:
@@ -402,7 +424,7 @@ class EventLoop(events.AbstractEventLoop):
         old.cancel()
         return True
 
-    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Run `callback(*args)` whenever `fd` is readable."""
         self._ensure_fd_no_transport(fd)
         self._add_io(fd, READ, callback, *args)
@@ -412,7 +434,7 @@ class EventLoop(events.AbstractEventLoop):
         self._ensure_fd_no_transport(fd)
         return self._remove_io(fd, READ)
 
-    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Run `callback(*args)` whenever `fd` is writable."""
         self._ensure_fd_no_transport(fd)
         self._add_io(fd, WRITE, callback, *args)
@@ -449,14 +471,14 @@ class EventLoop(events.AbstractEventLoop):
         return await sockio.sock_accept(self, sock)
 
     async def sock_sendfile(
-        self, sock: socket.socket, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
+        self, sock: socket.socket, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool | None = True
     ) -> int:
         """Send a file over a socket: zero-copy `os.sendfile` where possible."""
-        return await sockio.sock_sendfile(self, sock, file, offset, count, fallback)
+        return await sockio.sock_sendfile(self, sock, file, offset, count, bool(fallback))
 
     # -- signals ---------------------------------------------------------------------------
 
-    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+    def add_signal_handler(self, sig: int, callback: Callable[[Unpack[Ts]], object], *args: *Ts) -> None:
         """Run `callback(*args)` on the loop when signal `sig` arrives (main thread only)."""
         self._signals.add(sig, callback, args)
 
@@ -465,12 +487,12 @@ class EventLoop(events.AbstractEventLoop):
 
     # -- errors and debug ------------------------------------------------------------------
 
-    def set_exception_handler(self, handler: errors.ExceptionHandler | None) -> None:
+    def set_exception_handler(self, handler: errors.ExceptionHandler | None) -> None:  # type: ignore[override]
         if handler is not None and not callable(handler):
             raise TypeError(f"A callable object or None is expected, got {handler!r}")
         self._exception_handler = handler
 
-    def get_exception_handler(self) -> errors.ExceptionHandler | None:
+    def get_exception_handler(self) -> errors.ExceptionHandler | None:  # type: ignore[override]
         return self._exception_handler
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:

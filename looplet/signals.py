@@ -144,8 +144,7 @@ class SignalHandlers:
         if sys.is_finalizing():
             if self._wakers:
                 warnings.warn(
-                    f"Closing the loop {self._loop!r} on interpreter shutdown stage, "
-                    "skipping signal handlers removal",
+                    f"Closing the loop {self._loop!r} on interpreter shutdown stage, skipping signal handlers removal",
                     ResourceWarning,
                     source=self._loop,
                     stacklevel=2,

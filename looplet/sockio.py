@@ -58,9 +58,7 @@ async def wait_ready(loop: EventLoop, fd: int, direction: int) -> None:
             loop._remove_io(fd, direction)
 
 
-async def _retry(
-    loop: EventLoop, sock: socket.socket, direction: int, op: Callable[..., T], *args: Any
-) -> T:
+async def _retry(loop: EventLoop, sock: socket.socket, direction: int, op: Callable[..., T], *args: Any) -> T:
     fd = sock.fileno()
     while True:
         await wait_ready(loop, fd, direction)
@@ -94,9 +92,7 @@ async def sock_recvfrom(loop: EventLoop, sock: socket.socket, bufsize: int) -> t
         return await _retry(loop, sock, READ, sock.recvfrom, bufsize)
 
 
-async def sock_recvfrom_into(
-    loop: EventLoop, sock: socket.socket, buf: Any, nbytes: int = 0
-) -> tuple[int, Any]:
+async def sock_recvfrom_into(loop: EventLoop, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
     check_socket(loop, sock)
     if not nbytes:
         nbytes = len(buf)
@@ -196,9 +192,7 @@ async def sock_sendfile(
     return await _sendfile_fallback(loop, sock, file, offset, count)
 
 
-async def _sendfile_native(
-    loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None
-) -> int:
+async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
     """Zero-copy `os.sendfile`; SendfileNotAvailableError before any byte is sent."""
     if not hasattr(os, "sendfile"):
         raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
@@ -240,9 +234,7 @@ async def _sendfile_native(
     return total
 
 
-async def _sendfile_fallback(
-    loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None
-) -> int:
+async def _sendfile_fallback(loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
     """Read the file in an executor and send it with sock_sendall."""
     if offset:
         file.seek(offset)

@@ -10,9 +10,19 @@ rebuilt without them, so a million cancelled timers cost no memory for long.
 from __future__ import annotations
 
 import heapq
-from asyncio import TimerHandle
 from collections import deque
-from typing import Final
+from typing import Any, Final, Protocol
+
+
+class TimerHandle(Protocol):
+    """The parts of `asyncio.TimerHandle` the queue uses (typeshed omits the private ones)."""
+
+    _when: float
+    _scheduled: bool
+    _cancelled: bool
+
+    def __lt__(self, other: Any, /) -> bool: ...
+
 
 # asyncio's thresholds (base_events._MIN_SCHEDULED_TIMER_HANDLES and
 # _MIN_CANCELLED_TIMER_HANDLES_FRACTION): compaction is O(n), so it waits until at
@@ -49,9 +59,7 @@ class TimerQueue:
             self._cancelled_count += 1
             self.cancelled_total += 1
             heap = self._heap
-            if len(heap) > _MIN_HEAP_FOR_COMPACTION and (
-                self._cancelled_count > _CANCELLED_FRACTION * len(heap)
-            ):
+            if len(heap) > _MIN_HEAP_FOR_COMPACTION and (self._cancelled_count > _CANCELLED_FRACTION * len(heap)):
                 # asyncio calls us before it sets handle._cancelled: drop it by identity.
                 self._compact(handle)
 

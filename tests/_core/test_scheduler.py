@@ -53,7 +53,7 @@ def test_timer_fires_exactly_at_its_deadline(vloop: looplet.EventLoop) -> None:
 def test_counters_match_a_known_workload(vloop: looplet.EventLoop) -> None:
     s = vloop._scheduler
     ticks0, run0 = s.ticks, s.callbacks_run
-    for i in range(10):
+    for _i in range(10):
         vloop.call_soon(lambda: None)
     s.tick()
     vloop.call_later(1, lambda: None).cancel()

@@ -62,7 +62,7 @@ def test_mass_cancellation_compacts_the_heap() -> None:
     loop = FakeLoop()
     out: list[float] = []
     handles = [timer(loop, float(i), out) for i in range(10_000)]
-    for h in handles[: 9_000]:
+    for h in handles[:9_000]:
         h.cancel()
     # Compaction happens as cancellations pass half the heap: garbage stays bounded.
     assert len(loop.timers._heap) <= 5_001 + 1_000
