@@ -331,6 +331,7 @@ class EventLoop(events.AbstractEventLoop):
     # -- futures and tasks ---------------------------------------------------------------
 
     def create_future(self) -> futures.Future[Any]:
+        """Create an asyncio.Future attached to this loop."""
         return futures.Future(loop=self)
 
     def create_task(
@@ -359,6 +360,7 @@ class EventLoop(events.AbstractEventLoop):
         self._task_factory = factory
 
     def get_task_factory(self) -> Any:
+        """Return the task factory, or None if the default one is in use."""
         return self._task_factory
 
     # -- executors and name resolution ------------------------------------------------------
@@ -370,6 +372,7 @@ class EventLoop(events.AbstractEventLoop):
         return self._executors.run(executor, func, args)
 
     def set_default_executor(self, executor: Any) -> None:
+        """Use `executor` (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
         self._executors.set_default(executor)
 
     async def getaddrinfo(
@@ -384,6 +387,7 @@ class EventLoop(events.AbstractEventLoop):
         return await self.run_in_executor(None, func, host, port, family, type, proto, flags)  # type: ignore[arg-type]
 
     async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
+        """socket.getnameinfo in the default executor."""
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
     async def _ensure_resolved(
@@ -447,27 +451,35 @@ class EventLoop(events.AbstractEventLoop):
     # -- low-level socket operations ---------------------------------------------------
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+        """Receive up to `nbytes` bytes from a non-blocking socket."""
         return await sockio.sock_recv(self, sock, nbytes)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        """Receive into the writable buffer `buf`; return the number of bytes."""
         return await sockio.sock_recv_into(self, sock, buf)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
+        """Receive a datagram of up to `bufsize` bytes; return (data, address)."""
         return await sockio.sock_recvfrom(self, sock, bufsize)
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
+        """Receive a datagram into `buf`; return (nbytes, address)."""
         return await sockio.sock_recvfrom_into(self, sock, buf, nbytes)
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        """Send all of `data`, waiting for the socket to drain as needed."""
         await sockio.sock_sendall(self, sock, data)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        """Send a datagram to `address`; return the number of bytes sent."""
         return await sockio.sock_sendto(self, sock, data, address)
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        """Connect the socket to `address`, resolving a host name without blocking."""
         await sockio.sock_connect(self, sock, address)
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
+        """Accept a connection; return (conn, address), `conn` non-blocking."""
         return await sockio.sock_accept(self, sock)
 
     async def sock_sendfile(
@@ -483,16 +495,19 @@ class EventLoop(events.AbstractEventLoop):
         self._signals.add(sig, callback, args)
 
     def remove_signal_handler(self, sig: int) -> bool:
+        """Remove the handler for `sig`; return True if one was installed."""
         return self._signals.remove(sig)
 
     # -- errors and debug ------------------------------------------------------------------
 
     def set_exception_handler(self, handler: errors.ExceptionHandler | None) -> None:  # type: ignore[override]
+        """Set `handler(loop, context)` as the loop's exception handler (None: the default)."""
         if handler is not None and not callable(handler):
             raise TypeError(f"A callable object or None is expected, got {handler!r}")
         self._exception_handler = handler
 
     def get_exception_handler(self) -> errors.ExceptionHandler | None:  # type: ignore[override]
+        """Return the exception handler set, or None for the default."""
         return self._exception_handler
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
@@ -504,9 +519,11 @@ class EventLoop(events.AbstractEventLoop):
         errors.call_exception_handler(self, context)
 
     def get_debug(self) -> bool:
+        """True if the loop is in asyncio debug mode."""
         return self._debug
 
     def set_debug(self, enabled: bool) -> None:
+        """Turn asyncio debug mode on or off (slow callbacks, thread checks, origins)."""
         self._debug = enabled
         self._scheduler.debug = bool(enabled)
         if self.is_running():

@@ -18,6 +18,7 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """asyncio's default policy, creating looplet loops."""
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """Create a new looplet event loop."""
         return new_event_loop()
 
 

@@ -36,6 +36,7 @@ class VirtualClock(Clock):
         self.virtual = True
 
     def time(self) -> float:
+        """Return the current time, a float in seconds, on the virtual clock."""
         return self._now
 
     def advance_to(self, deadline: float) -> None:
