@@ -7,6 +7,7 @@ The script runs as `__main__`, exactly as `python script.py` would run it, after
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
     else:
         sys.argv = args
+        # As `python script.py` does: the script's directory comes first on sys.path,
+        # where `-m looplet` put the current directory.
+        sys.path[0] = os.path.dirname(os.path.abspath(args[0]))
         runpy.run_path(args[0], run_name="__main__")
     return 0
 
