@@ -448,6 +448,11 @@ class EventLoop(events.AbstractEventLoop):
         self._ensure_fd_no_transport(fd)
         return self._remove_io(fd, WRITE)
 
+    def _stop_serving(self, sock: socket.socket) -> None:
+        # asyncio's selector loops' name for "stop accepting on this socket and close it".
+        self._remove_io(sock.fileno(), READ)
+        sock.close()
+
     # -- low-level socket operations ---------------------------------------------------
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:

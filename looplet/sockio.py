@@ -13,8 +13,7 @@ import errno
 import os
 import socket
 from asyncio import exceptions, futures
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, cast
 
 from looplet.reactor import READ, WRITE
 
@@ -25,8 +24,6 @@ except ImportError:  # pragma: no cover - Python built without ssl
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
-
-T = TypeVar("T")
 
 # asyncio's constants.SENDFILE_FALLBACK_READBUFFER_SIZE.
 _SENDFILE_FALLBACK_BUFSIZE = 1024 * 256
@@ -58,12 +55,14 @@ async def wait_ready(loop: EventLoop, fd: int, direction: int) -> None:
             loop._remove_io(fd, direction)
 
 
-async def _retry(loop: EventLoop, sock: socket.socket, direction: int, op: Callable[..., T], *args: Any) -> T:
+async def _retry(loop: EventLoop, sock: socket.socket, direction: int, method: str, *args: Any) -> Any:
     fd = sock.fileno()
     while True:
         await wait_ready(loop, fd, direction)
         try:
-            return op(*args)
+            # Looked up on every try, as asyncio does: the socket may be a wrapper
+            # whose methods change between tries.
+            return getattr(sock, method)(*args)
         except (BlockingIOError, InterruptedError):
             continue
 
@@ -73,7 +72,7 @@ async def sock_recv(loop: EventLoop, sock: socket.socket, n: int) -> bytes:
     try:
         return sock.recv(n)
     except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, READ, sock.recv, n)
+        return cast(bytes, await _retry(loop, sock, READ, "recv", n))
 
 
 async def sock_recv_into(loop: EventLoop, sock: socket.socket, buf: Any) -> int:
@@ -81,7 +80,7 @@ async def sock_recv_into(loop: EventLoop, sock: socket.socket, buf: Any) -> int:
     try:
         return sock.recv_into(buf)
     except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, READ, sock.recv_into, buf)
+        return cast(int, await _retry(loop, sock, READ, "recv_into", buf))
 
 
 async def sock_recvfrom(loop: EventLoop, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
@@ -89,7 +88,7 @@ async def sock_recvfrom(loop: EventLoop, sock: socket.socket, bufsize: int) -> t
     try:
         return sock.recvfrom(bufsize)
     except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, READ, sock.recvfrom, bufsize)
+        return cast("tuple[bytes, Any]", await _retry(loop, sock, READ, "recvfrom", bufsize))
 
 
 async def sock_recvfrom_into(loop: EventLoop, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
@@ -99,7 +98,7 @@ async def sock_recvfrom_into(loop: EventLoop, sock: socket.socket, buf: Any, nby
     try:
         return sock.recvfrom_into(buf, nbytes)
     except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, READ, sock.recvfrom_into, buf, nbytes)
+        return cast("tuple[int, Any]", await _retry(loop, sock, READ, "recvfrom_into", buf, nbytes))
 
 
 async def sock_sendall(loop: EventLoop, sock: socket.socket, data: Any) -> None:
@@ -126,7 +125,7 @@ async def sock_sendto(loop: EventLoop, sock: socket.socket, data: Any, address: 
     try:
         return sock.sendto(data, address)
     except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, WRITE, sock.sendto, data, 0, address)
+        return cast(int, await _retry(loop, sock, WRITE, "sendto", data, 0, address))
 
 
 async def sock_connect(loop: EventLoop, sock: socket.socket, address: Any) -> None:
@@ -154,10 +153,12 @@ def _accept(sock: socket.socket) -> tuple[socket.socket, Any]:
 
 async def sock_accept(loop: EventLoop, sock: socket.socket) -> tuple[socket.socket, Any]:
     check_socket(loop, sock)
-    try:
-        return _accept(sock)
-    except (BlockingIOError, InterruptedError):
-        return await _retry(loop, sock, READ, _accept, sock)
+    fd = sock.fileno()
+    while True:
+        try:
+            return _accept(sock)
+        except (BlockingIOError, InterruptedError):
+            await wait_ready(loop, fd, READ)
 
 
 def check_sendfile_params(sock: socket.socket, file: Any, offset: Any, count: Any) -> None:
