@@ -93,3 +93,22 @@ def test_long_virtual_sleep_with_nested_timeout() -> None:
         return "slept", loop.time() - start
 
     assert looplet.testing.run(main()) == ("timeout", 600.0)
+
+
+def test_tiny_timeouts_do_not_spin_the_loop() -> None:
+    # asyncio's test_timeout_rounding, through the tick counter instead of a patched
+    # _run_once: a poll timeout below the backend's resolution must be rounded up,
+    # not polled as 0 over and over.
+    loop = looplet.new_event_loop()
+    assert isinstance(loop, looplet.EventLoop)
+
+    async def wait() -> None:
+        for delay in (1e-2, 1e-4, 1e-6, 1e-8, 1e-10):
+            await asyncio.sleep(delay)
+
+    try:
+        before = loop._scheduler.ticks
+        loop.run_until_complete(wait())
+        assert loop._scheduler.ticks - before <= 20
+    finally:
+        loop.close()
