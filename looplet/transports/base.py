@@ -1,0 +1,280 @@
+"""SocketTransportBase: what every socket transport shares.
+
+Write flow control (high/low water marks, `pause_writing`/`resume_writing`), extra
+info, `close`/`abort`, fatal errors, and the one way a transport ends:
+`_call_connection_lost`, which tells the protocol, drops the fd from the reactor
+eagerly (the fd is about to be closed; see reactor/base.py `forget`), closes the
+socket and detaches from the server. The invariant owned here: `connection_lost` is
+called exactly once, after `connection_made`, and the socket is closed right after
+it, whatever path (close, abort, error, peer reset) led there.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import warnings
+from asyncio import futures, transports, trsock
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+from looplet.reactor import READ, WRITE
+
+if TYPE_CHECKING:
+    from looplet.loop import EventLoop
+
+logger = logging.getLogger("asyncio")
+
+# asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes after the connection
+# was lost are dropped silently this many times, then logged.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+
+# 3.13's Server tracks its transports (`_attach(transport)`); 3.11/3.12 count them.
+_SERVER_ATTACH_TAKES_TRANSPORT: Final = sys.version_info >= (3, 13)
+
+
+def set_result_unless_cancelled(fut: futures.Future[None]) -> None:
+    """Complete a connection waiter unless its caller gave up on it."""
+    if not fut.cancelled():
+        fut.set_result(None)
+
+
+class SocketTransportBase(transports.Transport):
+    """State and lifecycle shared by stream and datagram socket transports."""
+
+    # Read by __del__, which may run on a half-constructed transport.
+    _sock: socket.socket | None = None
+    max_size: int = 256 * 1024
+    _extra: dict[str, Any]
+
+    def __init__(
+        self, loop: EventLoop, sock: socket.socket, protocol: Any, extra: dict[str, Any] | None, server: Any
+    ) -> None:
+        super().__init__(extra)
+        self._loop: EventLoop = loop
+        #: Write flow control: pause_writing() above high, resume_writing() at or below low.
+        self._protocol_paused = False
+        self._high_water = 64 * 1024
+        self._low_water = 16 * 1024
+        self._extra["socket"] = trsock.TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._sock = sock
+        self._sock_fd: int = sock.fileno()
+        self._protocol: Any = None
+        self._protocol_connected = False
+        self.set_protocol(protocol)
+        self._server = server
+        #: Pending writes; `_buffer_size` is their total length, kept as we go.
+        self._buffer: deque[Any] = deque()
+        self._buffer_size = 0
+        #: Counts writes after the connection was lost; nonzero once it is lost.
+        self._conn_lost = 0
+        self._closing = False
+        self._paused = False
+        if server is not None:
+            if _SERVER_ATTACH_TAKES_TRANSPORT:
+                server._attach(self)
+            else:
+                server._attach()
+        loop._transports[self._sock_fd] = self
+
+    def __repr__(self) -> str:
+        info = [type(self).__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        loop = self._loop
+        if self._sock is not None and loop is not None and not loop.is_closed():
+            reactor = loop._scheduler.reactor
+            info.append("read=polling" if reactor.has(self._sock_fd, READ) else "read=idle")
+            state = "polling" if reactor.has(self._sock_fd, WRITE) else "idle"
+            info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+        return "<{}>".format(" ".join(info))
+
+    # -- protocol ------------------------------------------------------------------
+
+    def set_protocol(self, protocol: Any) -> None:
+        """Deliver events to `protocol` from now on."""
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def get_protocol(self) -> Any:
+        """The protocol events are delivered to."""
+        return self._protocol
+
+    # -- reading -------------------------------------------------------------------
+
+    def is_closing(self) -> bool:
+        """True once close() or abort() was called, or the connection was lost."""
+        return self._closing
+
+    def is_reading(self) -> bool:
+        """True unless reading is paused or the transport is closing."""
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        """Stop delivering received data until resume_reading()."""
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._loop._remove_io(self._sock_fd, READ)
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        """Deliver received data again after pause_reading()."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        if self.is_reading():
+            self._loop._add_io(self._sock_fd, READ, self._read_ready)
+
+    def _read_ready(self) -> None:
+        raise NotImplementedError  # each transport kind reads its own way
+
+    # -- writing -------------------------------------------------------------------
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes accepted by write() and not yet handed to the kernel."""
+        return self._buffer_size
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """The (low, high) water marks of write flow control."""
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks (default high 64 KiB, low high/4), as asyncio does.
+
+        Raises:
+            ValueError: not high >= low >= 0.
+        """
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._buffer_size <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": "protocol.pause_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _maybe_resume_protocol(self) -> None:
+        if not self._protocol_paused or self._buffer_size > self._low_water:
+            return
+        self._protocol_paused = False
+        try:
+            self._protocol.resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": "protocol.resume_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    # -- ending --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close after the buffered data is sent; connection_lost(None) follows."""
+        if self._closing:
+            return
+        self._closing = True
+        self._loop._remove_io(self._sock_fd, READ)
+        if not self._buffer:
+            self._conn_lost += 1
+            self._loop._remove_io(self._sock_fd, WRITE)
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        """Close now, dropping buffered data; connection_lost(None) follows."""
+        self._force_close(None)
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+            if self._server is not None:
+                self._server._detach(self) if _SERVER_ATTACH_TAKES_TRANSPORT else self._server._detach()
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        # OSErrors are the peer's doing (reset, broken pipe): the protocol hears of them
+        # through connection_lost(exc); anything else is a bug worth reporting.
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            self._buffer.clear()
+            self._buffer_size = 0
+            self._loop._remove_io(self._sock_fd, WRITE)
+        if not self._closing:
+            self._closing = True
+            self._loop._remove_io(self._sock_fd, READ)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            sock = self._sock
+            if sock is not None:
+                if not self._loop.is_closed():
+                    self._loop._scheduler.reactor.forget(self._sock_fd)
+                sock.close()
+            self._sock = None
+            self._protocol = None
+            server = self._server
+            if server is not None:
+                if _SERVER_ATTACH_TAKES_TRANSPORT:
+                    server._detach(self)
+                else:
+                    server._detach()
+                self._server = None

@@ -1,0 +1,133 @@
+"""DatagramTransport: UDP and Unix datagram sockets as `asyncio.DatagramTransport`.
+
+`sendto()` tries the send at once; only when the kernel's buffer is full is the
+datagram copied (so later changes to the caller's buffer cannot alter it) and
+queued, with the writer registered until the queue drains. Errors of one datagram
+(ICMP port unreachable surfacing as ECONNREFUSED, EMSGSIZE ...) go to the protocol's
+`error_received()` and the transport stays open, as asyncio does. The invariant owned
+here: the queue is non-empty exactly while the writer is registered.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from asyncio import futures, transports
+from typing import TYPE_CHECKING, Any, Final
+
+from looplet.reactor import WRITE
+from looplet.transports.base import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    SocketTransportBase,
+    logger,
+    set_result_unless_cancelled,
+)
+
+if TYPE_CHECKING:
+    from looplet.loop import EventLoop
+
+# 3.13 sends empty datagrams and counts 8 header bytes per queued datagram;
+# earlier versions drop empty ones.
+_SEND_EMPTY: Final = sys.version_info >= (3, 13)
+_HEADER: Final = 8 if _SEND_EMPTY else 0
+
+
+class DatagramTransport(SocketTransportBase, transports.DatagramTransport):
+    """A datagram socket transport, connected (`remote_addr`) or not."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol: Any,
+        address: Any = None,
+        waiter: futures.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(loop, sock, protocol, extra, None)
+        self._address = address
+        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(set_result_unless_cancelled, waiter)
+
+    def _read_ready(self) -> None:
+        if self._conn_lost:
+            return
+        try:
+            data, addr = self._sock.recvfrom(self.max_size)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._protocol.error_received(exc)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
+        else:
+            self._protocol.datagram_received(data, addr)
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        """Send one datagram to `addr` (or to the connected peer when `addr` is None)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if not data and not _SEND_EMPTY:
+            return
+        if self._address:
+            if addr not in (None, self._address):
+                raise ValueError(f"Invalid address: must be None or {self._address}")
+            addr = self._address
+        if self._conn_lost and self._address:
+            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            try:
+                self._send(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._loop._add_io(self._sock_fd, WRITE, self._sendto_ready)
+            except OSError as exc:
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+        self._buffer.append((bytes(data), addr))
+        self._buffer_size += len(data) + _HEADER
+        self._maybe_pause_protocol()
+
+    def _send(self, data: Any, addr: Any) -> None:
+        sock = self._sock
+        assert sock is not None
+        if self._extra["peername"]:
+            sock.send(data)
+        else:
+            sock.sendto(data, addr)
+
+    def _sendto_ready(self) -> None:
+        while self._buffer:
+            data, addr = self._buffer.popleft()
+            self._buffer_size -= len(data) + _HEADER
+            try:
+                self._send(data, addr)
+            except (BlockingIOError, InterruptedError):
+                self._buffer.appendleft((data, addr))
+                self._buffer_size += len(data) + _HEADER
+                break
+            except OSError as exc:
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+        self._maybe_resume_protocol()  # may queue more
+        if not self._buffer:
+            self._loop._remove_io(self._sock_fd, WRITE)
+            if self._closing:
+                self._call_connection_lost(None)

@@ -1,0 +1,294 @@
+"""SocketTransport: TCP and Unix stream sockets as `asyncio.Transport`.
+
+Reading: the fd's reader waker stays registered while the transport reads, so a
+stream of reads costs one registration, not one per read; `Protocol` gets `recv()`
+bytes, `BufferedProtocol` gets `recv_into()` its own buffer (no copy). Writing:
+`write()` tries `send()` at once and buffers only what the kernel did not take, and
+the writer is registered only while the buffer is non-empty; a buffered backlog is
+flushed with one `sendmsg()` of up to IOV_MAX pieces. The invariant owned here:
+`_buffer` is non-empty exactly when the writer is registered (or the transport is
+being torn down), and `_buffer_size` is the sum of its lengths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from asyncio import constants, futures, protocols
+from typing import TYPE_CHECKING, Any, Final
+
+from looplet.reactor import READ, WRITE
+from looplet.transports.base import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    SocketTransportBase,
+    logger,
+    set_result_unless_cancelled,
+)
+
+if TYPE_CHECKING:
+    from looplet.loop import EventLoop
+
+_HAS_SENDMSG: Final = hasattr(socket.socket, "sendmsg")
+
+
+def _iov_max() -> int:
+    # The kernel's cap on one gathered write (1024 on Linux); 16 is POSIX's minimum.
+    try:
+        return max(16, min(1024, os.sysconf("SC_IOV_MAX")))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform-dependent
+        return 16
+
+
+_IOV_MAX: Final = _iov_max()
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    # Small writes go out at once instead of waiting for the peer's ACK (Nagle), as
+    # asyncio does for every TCP transport.
+    if (
+        sock.family in (socket.AF_INET, socket.AF_INET6)
+        and sock.type == socket.SOCK_STREAM
+        and sock.proto in (0, socket.IPPROTO_TCP)
+    ):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class SocketTransport(SocketTransportBase):
+    """A stream socket transport (TCP or Unix)."""
+
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: futures.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> None:
+        self._buffered_protocol = False
+        super().__init__(loop, sock, protocol, extra, server)
+        self._eof = False
+        #: Set by sendfile: resolves when the write buffer has drained.
+        self._empty_waiter: futures.Future[None] | None = None
+        _set_nodelay(sock)
+        loop.call_soon(self._protocol.connection_made, self)
+        # Reading starts only after connection_made() ran.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(set_result_unless_cancelled, waiter)
+
+    def set_protocol(self, protocol: Any) -> None:
+        """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
+        self._buffered_protocol = isinstance(protocol, protocols.BufferedProtocol)
+        super().set_protocol(protocol)
+
+    # -- reading -------------------------------------------------------------------
+
+    def _read_ready(self) -> None:
+        if self._conn_lost:
+            return
+        if self._buffered_protocol:
+            self._read_into_buffer()
+            return
+        try:
+            data = self._sock.recv(self.max_size)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not data:
+            self._on_eof()
+            return
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_buffer(self) -> None:
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            nbytes = self._sock.recv_into(buf)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not nbytes:
+            self._on_eof()
+            return
+        try:
+            self._protocol.buffer_updated(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _on_eof(self) -> None:
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if keep_open:
+            # The protocol may still write; there is just nothing more to read.
+            self._loop._remove_io(self._sock_fd, READ)
+        else:
+            self.close()
+
+    # -- writing -------------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        """Send `data`: at once if the kernel takes it, else buffered in order."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+            data = data.cast("B")  # so that len() counts bytes, in the buffer too
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            try:
+                n = self._sock.send(data)  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            else:
+                if n == len(data):
+                    return
+                data = memoryview(data)[n:]
+            self._loop._add_io(self._sock_fd, WRITE, self._write_ready)
+        self._buffer.append(data)
+        self._buffer_size += len(data)
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Any) -> None:
+        """Write every buffer of `list_of_data`, gathered into as few sendmsg() calls as possible."""
+        if self._eof:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
+        if not list_of_data:
+            return
+        was_empty = not self._buffer
+        for data in list_of_data:
+            view = memoryview(data).cast("B")
+            if view.nbytes:
+                self._buffer.append(view)
+                self._buffer_size += view.nbytes
+        if not self._buffer:
+            return
+        if was_empty:
+            self._write_ready()
+            if self._buffer:
+                self._loop._add_io(self._sock_fd, WRITE, self._write_ready)
+        self._maybe_pause_protocol()
+
+    def _write_ready(self) -> None:
+        if self._conn_lost or not self._buffer:
+            return
+        sock = self._sock
+        assert sock is not None
+        try:
+            if _HAS_SENDMSG and len(self._buffer) > 1:
+                n = sock.sendmsg(itertools.islice(self._buffer, _IOV_MAX))
+            else:
+                n = sock.send(self._buffer[0])
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop._remove_io(self._sock_fd, WRITE)
+            self._buffer.clear()
+            self._buffer_size = 0
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            return
+        self._consume(n)
+        self._maybe_resume_protocol()  # may write more
+        if not self._buffer:
+            self._loop._remove_io(self._sock_fd, WRITE)
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_result(None)
+            if self._closing:
+                self._call_connection_lost(None)
+            elif self._eof:
+                sock.shutdown(socket.SHUT_WR)
+
+    def _consume(self, nbytes: int) -> None:
+        buffer = self._buffer
+        self._buffer_size -= nbytes
+        while nbytes:
+            chunk = buffer.popleft()
+            size = len(chunk)
+            if size <= nbytes:
+                nbytes -= size
+            else:
+                buffer.appendleft(memoryview(chunk)[nbytes:])
+                break
+
+    def write_eof(self) -> None:
+        """Half-close: send EOF once the buffered data is out; reading goes on."""
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if not self._buffer:
+            self._sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+
+    def can_write_eof(self) -> bool:
+        """Stream sockets can half-close."""
+        return True
+
+    # -- ending and sendfile -------------------------------------------------------
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        super()._call_connection_lost(exc)
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
+
+    def _make_empty_waiter(self) -> futures.Future[None]:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if not self._buffer:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
