@@ -20,7 +20,7 @@ import sys
 import threading
 import warnings
 import weakref
-from asyncio import coroutines, events, futures, tasks
+from asyncio import coroutines, events, futures, sslproto, tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
@@ -32,6 +32,8 @@ from looplet._core.timers import TimerHandle as TimerLike
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.reactor import READ, WRITE
 from looplet.signals import SignalHandlers
+from looplet.transports.datagram import DatagramTransport
+from looplet.transports.stream import SocketTransport
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -447,6 +449,65 @@ class EventLoop(events.AbstractEventLoop):
         """Stop watching `fd` for writing; return True if it was watched."""
         self._ensure_fd_no_transport(fd)
         return self._remove_io(fd, WRITE)
+
+    # -- transports (the connection setup that uses them is in connect.py) -------------
+
+    def _make_socket_transport(
+        self, sock: socket.socket, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> SocketTransport:
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(
+        self,
+        rawsock: socket.socket,
+        protocol: Any,
+        sslcontext: Any,
+        waiter: Any = None,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        extra: Any = None,
+        server: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        call_connection_made: bool = True,
+    ) -> Any:
+        # TLS is asyncio's own protocol layer (sslproto) over looplet's transport.
+        ssl_protocol = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,
+            server_side,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,  # type: ignore[arg-type]  # typeshed: int
+            ssl_shutdown_timeout=ssl_shutdown_timeout,  # type: ignore[arg-type]
+            call_connection_made=call_connection_made,
+        )
+        SocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
+
+    def _make_datagram_transport(
+        self, sock: socket.socket, protocol: Any, address: Any = None, waiter: Any = None, extra: Any = None
+    ) -> DatagramTransport:
+        return DatagramTransport(self, sock, protocol, address, waiter, extra)
+
+    async def _sendfile_native(self, transp: SocketTransport, file: Any, offset: int, count: int | None) -> int:
+        # Hand the socket to sock_sendfile: the transport stops reading, drains its
+        # buffer, and is not in _transports meanwhile so sock_* may use its fd.
+        del self._transports[transp._sock_fd]
+        resume_reading = transp.is_reading()
+        transp.pause_reading()
+        await transp._make_empty_waiter()
+        try:
+            sock = transp._sock
+            assert sock is not None
+            return await sockio.sock_sendfile(self, sock, file, offset, count, False)
+        finally:
+            transp._reset_empty_waiter()
+            if resume_reading:
+                transp.resume_reading()
+            self._transports[transp._sock_fd] = transp
 
     def _stop_serving(self, sock: socket.socket) -> None:
         # asyncio's selector loops' name for "stop accepting on this socket and close it".
