@@ -35,69 +35,38 @@ class TierEntry:
 # loop through public API; the per-test "exercised" column shows the rest.
 TIER_TABLE: dict[str, TierEntry] = {
     # --- behavioural ---------------------------------------------------------
-    "test_buffered_proto": TierEntry(
-        BEHAVIOURAL, "BufferedProtocol over a real TCP connection"),
-    "test_context": TierEntry(
-        BEHAVIOURAL, "decimal context isolation across tasks"),
-    "test_eager_task_factory": TierEntry(
-        BEHAVIOURAL, "eager_task_factory semantics on a real loop (3.12+)"),
-    "test_events": TierEntry(
-        BEHAVIOURAL, "the core loop API: callbacks, I/O, servers, pipes, signals"),
-    "test_futures": TierEntry(
-        BEHAVIOURAL, "Future semantics, C and Python implementations"),
-    "test_futures2": TierEntry(
-        BEHAVIOURAL, "Future tracebacks/repr under IsolatedAsyncioTestCase"),
-    "test_locks": TierEntry(
-        BEHAVIOURAL, "Lock/Event/Condition/Semaphore/Barrier semantics"),
-    "test_pep492": TierEntry(
-        BEHAVIOURAL, "async/await protocol integration with the loop"),
-    "test_protocols": TierEntry(
-        BEHAVIOURAL, "public protocol base classes"),
-    "test_queues": TierEntry(
-        BEHAVIOURAL, "asyncio.Queue family semantics"),
-    "test_runners": TierEntry(
-        BEHAVIOURAL, "asyncio.run and asyncio.Runner public API"),
-    "test_sendfile": TierEntry(
-        BEHAVIOURAL, "loop.sendfile and loop.sock_sendfile"),
-    "test_server": TierEntry(
-        BEHAVIOURAL, "start_server/start_unix_server and Server lifecycle"),
-    "test_sock_lowlevel": TierEntry(
-        BEHAVIOURAL, "loop.sock_* coroutine API on real sockets"),
-    "test_ssl": TierEntry(
-        BEHAVIOURAL, "TLS transports end to end"),
-    "test_staggered": TierEntry(
-        BEHAVIOURAL, "staggered_race scheduling (3.13+)"),
-    "test_streams": TierEntry(
-        BEHAVIOURAL, "StreamReader/StreamWriter over real connections"),
-    "test_subprocess": TierEntry(
-        BEHAVIOURAL, "subprocess_exec/shell and asyncio.subprocess"),
-    "test_taskgroups": TierEntry(
-        BEHAVIOURAL, "TaskGroup semantics"),
-    "test_tasks": TierEntry(
-        BEHAVIOURAL, "Task, gather, wait, shield, run_coroutine_threadsafe"),
-    "test_threads": TierEntry(
-        BEHAVIOURAL, "asyncio.to_thread and the default executor"),
-    "test_timeouts": TierEntry(
-        BEHAVIOURAL, "asyncio.timeout/timeout_at semantics"),
-    "test_transports": TierEntry(
-        BEHAVIOURAL, "public transport base classes"),
-    "test_waitfor": TierEntry(
-        BEHAVIOURAL, "asyncio.wait_for semantics"),
+    "test_buffered_proto": TierEntry(BEHAVIOURAL, "BufferedProtocol over a real TCP connection"),
+    "test_context": TierEntry(BEHAVIOURAL, "decimal context isolation across tasks"),
+    "test_eager_task_factory": TierEntry(BEHAVIOURAL, "eager_task_factory semantics on a real loop (3.12+)"),
+    "test_events": TierEntry(BEHAVIOURAL, "the core loop API: callbacks, I/O, servers, pipes, signals"),
+    "test_futures": TierEntry(BEHAVIOURAL, "Future semantics, C and Python implementations"),
+    "test_futures2": TierEntry(BEHAVIOURAL, "Future tracebacks/repr under IsolatedAsyncioTestCase"),
+    "test_locks": TierEntry(BEHAVIOURAL, "Lock/Event/Condition/Semaphore/Barrier semantics"),
+    "test_pep492": TierEntry(BEHAVIOURAL, "async/await protocol integration with the loop"),
+    "test_protocols": TierEntry(BEHAVIOURAL, "public protocol base classes"),
+    "test_queues": TierEntry(BEHAVIOURAL, "asyncio.Queue family semantics"),
+    "test_runners": TierEntry(BEHAVIOURAL, "asyncio.run and asyncio.Runner public API"),
+    "test_sendfile": TierEntry(BEHAVIOURAL, "loop.sendfile and loop.sock_sendfile"),
+    "test_server": TierEntry(BEHAVIOURAL, "start_server/start_unix_server and Server lifecycle"),
+    "test_sock_lowlevel": TierEntry(BEHAVIOURAL, "loop.sock_* coroutine API on real sockets"),
+    "test_ssl": TierEntry(BEHAVIOURAL, "TLS transports end to end"),
+    "test_staggered": TierEntry(BEHAVIOURAL, "staggered_race scheduling (3.13+)"),
+    "test_streams": TierEntry(BEHAVIOURAL, "StreamReader/StreamWriter over real connections"),
+    "test_subprocess": TierEntry(BEHAVIOURAL, "subprocess_exec/shell and asyncio.subprocess"),
+    "test_taskgroups": TierEntry(BEHAVIOURAL, "TaskGroup semantics"),
+    "test_tasks": TierEntry(BEHAVIOURAL, "Task, gather, wait, shield, run_coroutine_threadsafe"),
+    "test_threads": TierEntry(BEHAVIOURAL, "asyncio.to_thread and the default executor"),
+    "test_timeouts": TierEntry(BEHAVIOURAL, "asyncio.timeout/timeout_at semantics"),
+    "test_transports": TierEntry(BEHAVIOURAL, "public transport base classes"),
+    "test_waitfor": TierEntry(BEHAVIOURAL, "asyncio.wait_for semantics"),
     # --- implementation ------------------------------------------------------
-    "test_base_events": TierEntry(
-        IMPLEMENTATION, "mocks BaseEventLoop private methods and selectors"),
-    "test_proactor_events": TierEntry(
-        IMPLEMENTATION, "mocks proactor transports' private state"),
-    "test_selector_events": TierEntry(
-        IMPLEMENTATION, "mocks BaseSelectorEventLoop and selector transports"),
-    "test_sslproto": TierEntry(
-        IMPLEMENTATION, "drives asyncio.sslproto.SSLProtocol internals"),
-    "test_unix_events": TierEntry(
-        IMPLEMENTATION, "mocks _UnixSelectorEventLoop, watchers and os calls"),
-    "test_windows_events": TierEntry(
-        IMPLEMENTATION, "Windows-only proactor internals"),
-    "test_windows_utils": TierEntry(
-        IMPLEMENTATION, "Windows-only pipe helpers"),
+    "test_base_events": TierEntry(IMPLEMENTATION, "mocks BaseEventLoop private methods and selectors"),
+    "test_proactor_events": TierEntry(IMPLEMENTATION, "mocks proactor transports' private state"),
+    "test_selector_events": TierEntry(IMPLEMENTATION, "mocks BaseSelectorEventLoop and selector transports"),
+    "test_sslproto": TierEntry(IMPLEMENTATION, "drives asyncio.sslproto.SSLProtocol internals"),
+    "test_unix_events": TierEntry(IMPLEMENTATION, "mocks _UnixSelectorEventLoop, watchers and os calls"),
+    "test_windows_events": TierEntry(IMPLEMENTATION, "Windows-only proactor internals"),
+    "test_windows_utils": TierEntry(IMPLEMENTATION, "Windows-only pipe helpers"),
 }
 
 UNKNOWN_REASON = "not in compat/tiers.py: classified as implementation until reviewed"
@@ -108,11 +77,7 @@ def installed_modules() -> list[str]:
     import importlib
 
     package = importlib.import_module(TEST_PACKAGE)
-    return sorted(
-        info.name
-        for info in pkgutil.iter_modules(package.__path__)
-        if info.name.startswith("test_")
-    )
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name.startswith("test_"))
 
 
 def classify(module: str, *, warn: bool = True) -> TierEntry:

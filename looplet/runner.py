@@ -30,5 +30,8 @@ def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     Raises:
         RuntimeError: called while another event loop is running in this thread.
     """
+    if asyncio.events._get_running_loop() is not None:
+        # As asyncio.run: refuse before a Runner exists, so nothing is half set up.
+        raise RuntimeError("looplet.run() cannot be called from a running event loop")
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)

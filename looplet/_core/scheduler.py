@@ -33,7 +33,7 @@ def _format_handle(handle: object) -> str:
     cb = getattr(handle, "_callback", None)
     task = getattr(cb, "__self__", None)
     if task is not None and type(task).__name__.endswith("Task"):
-        return f"{handle!r} created at task {task!r}"
+        return repr(task)
     return str(handle)
 
 

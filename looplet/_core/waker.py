@@ -105,9 +105,10 @@ class ThreadWakeup:
 
     def drain(self) -> None:
         """Consume pending wake-ups; called by the loop thread only."""
-        # Clear first: a wake() racing with us then writes again, so none is lost; the
-        # work it announces was appended to the run queue before the write.
-        self._pending = False
+        # Read first, then clear: the read releases the GIL, and a wake() in that gap
+        # would write into what we consume while seeing _pending still set; clearing
+        # after the read means any wake() from then on writes again, so none is lost.
+        # The work a wake() announces was appended to the run queue before its write.
         try:
             if self._rsock is None:
                 os.eventfd_read(self._rfd)
@@ -116,6 +117,7 @@ class ThreadWakeup:
                     pass
         except (BlockingIOError, InterruptedError):
             pass
+        self._pending = False
 
     def close(self) -> None:
         """Close the fd(s); later wake() calls are silently ignored."""

@@ -1,0 +1,228 @@
+"""Shared fixtures: every behavioural test runs on stock asyncio and on looplet.
+
+`loop_factory` is parametrized over the two loops (ids `[asyncio]` and `[looplet]`);
+a test that passes on `[asyncio]` and fails on `[looplet]` points at looplet.
+`loop` creates one loop, hands it to the test, and at teardown finishes it as
+`asyncio.run` would (async generators, default executor), closes it, and checks
+that nothing leaked: fds, threads, signal handlers, the signal wakeup fd, the
+running-loop slot, async-generator hooks and coroutine origin tracking.
+`leakcheck` runs the same checks around code that makes its own loops
+(`asyncio.run`, `looplet.run`, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import looplet
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "looplet": looplet.new_event_loop,
+}
+
+# How long teardown waits for threads that a closed loop told to stop (not a timing
+# assertion: threads that are still alive after this are reported as leaked).
+_THREAD_JOIN_TIMEOUT = 30.0
+
+# SIGALRM belongs to pytest-timeout; SIGKILL/SIGSTOP cannot be queried.
+_IGNORED_SIGNALS = {signal.SIGALRM, signal.SIGKILL, signal.SIGSTOP}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-asyncio, when installed, warns at configure time that its option
+    # asyncio_default_fixture_loop_scope is unset, which filterwarnings=error turns into
+    # an INTERNALERROR before any test runs. This suite does not use pytest-asyncio (its
+    # tests drive their loops themselves). conftest hooks run before installed plugins'.
+    warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset')
+
+
+def open_fds() -> set[int]:
+    """The fds open in this process now."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.readlink(f"/proc/self/fd/{name}")
+        except FileNotFoundError:
+            continue  # the directory fd os.listdir itself used, closed by now
+        fds.add(int(name))
+    return fds
+
+
+def _signal_handlers() -> dict[int, Any]:
+    handlers = {}
+    for sig in signal.valid_signals():
+        if sig in _IGNORED_SIGNALS:
+            continue
+        try:
+            handlers[sig] = signal.getsignal(sig)
+        except (OSError, ValueError):
+            continue
+    return handlers
+
+
+class LeakCheck:
+    """A snapshot of process state, and the check that it came back."""
+
+    def __init__(self) -> None:
+        self.fds = open_fds()
+        self.threads = set(threading.enumerate())
+        self.handlers = _signal_handlers()
+        self.agen_hooks = sys.get_asyncgen_hooks()
+        self.origin_depth = sys.get_coroutine_origin_tracking_depth()
+        #: fds the test legitimately holds past the check (sockets it closes itself later).
+        self.held: set[int] = set()
+        self.thread_join_timeout = _THREAD_JOIN_TIMEOUT
+
+    def hold(self, *objs: Any) -> None:
+        """Exempt these fds (or objects with fileno()) from the fd check."""
+        for obj in objs:
+            self.held.add(obj if isinstance(obj, int) else obj.fileno())
+
+    def check(self) -> None:
+        problems = []
+        new_threads = [t for t in threading.enumerate() if t not in self.threads]
+        for thread in new_threads:
+            thread.join(self.thread_join_timeout)
+        alive = [t for t in new_threads if t.is_alive()]
+        if alive:
+            problems.append(f"threads left running: {alive}")
+        leaked_fds = open_fds() - self.fds - self.held
+        if leaked_fds:
+            # Maybe only garbage in a reference cycle (a full collection is too slow
+            # to run after every test): collect it, then look again.
+            gc.collect()
+            leaked_fds = open_fds() - self.fds - self.held
+        if leaked_fds:
+            details = {}
+            for fd in sorted(leaked_fds):
+                try:
+                    details[fd] = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    details[fd] = "?"
+            problems.append(f"fds left open: {details}")
+        if threading.current_thread() is threading.main_thread():
+            wakeup = signal.set_wakeup_fd(-1)
+            if wakeup != -1:
+                problems.append(f"signal wakeup fd left set: {wakeup}")
+        changed = {
+            signal.Signals(sig).name: handler
+            for sig, handler in _signal_handlers().items()
+            if handler != self.handlers.get(sig)
+        }
+        if changed:
+            for name in changed:
+                sig = getattr(signal, name)
+                signal.signal(sig, self.handlers[sig])
+            problems.append(f"signal handlers left installed: {changed}")
+        if asyncio._get_running_loop() is not None:
+            problems.append(f"running loop left set: {asyncio._get_running_loop()!r}")
+            asyncio._set_running_loop(None)
+        if sys.get_asyncgen_hooks() != self.agen_hooks:
+            problems.append(f"async generator hooks left installed: {sys.get_asyncgen_hooks()}")
+            sys.set_asyncgen_hooks(*self.agen_hooks)
+        if sys.get_coroutine_origin_tracking_depth() != self.origin_depth:
+            problems.append(f"coroutine origin tracking depth left at {sys.get_coroutine_origin_tracking_depth()}")
+            sys.set_coroutine_origin_tracking_depth(self.origin_depth)
+        assert not problems, "; ".join(problems)
+
+
+@contextlib.contextmanager
+def no_leaks() -> Iterator[LeakCheck]:
+    """Check that the body leaves no fd, thread, signal handler, ... behind."""
+    snapshot = LeakCheck()
+    yield snapshot
+    snapshot.check()
+
+
+@pytest.fixture
+def leak_checker() -> Callable[[], contextlib.AbstractContextManager[LeakCheck]]:
+    """The context manager behind `leakcheck`, for tests of the checker itself."""
+    return no_leaks
+
+
+@pytest.fixture
+def leakcheck() -> Iterator[LeakCheck]:
+    """Fail the test if it leaves an fd, thread, signal handler, ... behind."""
+    with no_leaks() as snapshot:
+        yield snapshot
+
+
+@pytest.fixture(params=list(LOOP_FACTORIES), ids=list(LOOP_FACTORIES))
+def loop_factory(request: pytest.FixtureRequest) -> Callable[[], asyncio.AbstractEventLoop]:
+    """`asyncio.new_event_loop` or `looplet.new_event_loop`."""
+    return LOOP_FACTORIES[request.param]
+
+
+@pytest.fixture
+def is_looplet(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> bool:
+    """True under `[looplet]`. Behavioural tests expect the same on both loops: use this
+    only to tell looplet's documented extras apart, never to excuse a difference."""
+    return loop_factory is looplet.new_event_loop
+
+
+def finish_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """What asyncio.run does at exit, then close: for loops a test left open."""
+    if loop.is_closed():
+        return
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        assert not pending, f"test left tasks pending: {pending}"
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def loop(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], leakcheck: LeakCheck
+) -> Iterator[asyncio.AbstractEventLoop]:
+    """A new loop of each kind; finished, closed and leak-checked at teardown."""
+    the_loop = loop_factory()
+    try:
+        yield the_loop
+    finally:
+        assert not the_loop.is_running()
+        finish_loop(the_loop)
+        assert the_loop.is_closed()
+
+
+@pytest.fixture
+def socketpair(loop: asyncio.AbstractEventLoop) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected non-blocking AF_UNIX stream pair, closed before the loop's leak check."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    with a, b:
+        yield a, b
+
+
+@pytest.fixture
+def tcp_listener(loop: asyncio.AbstractEventLoop) -> Iterator[socket.socket]:
+    """A non-blocking TCP socket listening on 127.0.0.1, closed before the leak check."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        yield sock
+
+
+@pytest.fixture
+def run(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """`run(coro)`: loop.run_until_complete(coro)."""
+    return loop.run_until_complete

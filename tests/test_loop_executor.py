@@ -1,0 +1,247 @@
+"""Blocking work off the loop: run_in_executor, the default executor, name resolution.
+
+Covers run_in_executor with the default executor and with a custom one (results,
+exceptions, the worker threads), asyncio.to_thread, set_default_executor (and its
+TypeError), shutdown_default_executor (threads gone afterwards; later use of the
+default executor refused; the 3.12+ `timeout` parameter, and on 3.13+ the warning when
+it expires), the debug-mode check on coroutine functions, and getaddrinfo /
+getnameinfo compared with the socket module's own answers (numeric hosts, 'localhost',
+None with AI_PASSIVE, bytes hosts, errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import socket
+import sys
+import threading
+
+import pytest
+
+var = contextvars.ContextVar("var", default="default")
+
+
+def test_run_in_executor_default(loop):
+    def work(a, b):
+        return a + b, threading.get_ident(), threading.current_thread().name
+
+    fut = loop.run_in_executor(None, work, 2, 3)
+    assert isinstance(fut, asyncio.Future)
+    result, ident, name = loop.run_until_complete(fut)
+    assert result == 5
+    assert ident != threading.get_ident()
+    assert name.startswith("asyncio")
+
+
+def test_run_in_executor_exception(loop):
+    def fail():
+        raise KeyError("from thread")
+
+    with pytest.raises(KeyError, match=r"from thread"):
+        loop.run_until_complete(loop.run_in_executor(None, fail))
+
+
+def test_run_in_executor_many_jobs(loop):
+    async def main():
+        return await asyncio.gather(*[loop.run_in_executor(None, pow, i, 2) for i in range(50)])
+
+    assert loop.run_until_complete(main()) == [i * i for i in range(50)]
+
+
+def test_run_in_executor_custom_executor(loop):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="custom") as pool:
+        name = loop.run_until_complete(loop.run_in_executor(pool, lambda: threading.current_thread().name))
+    assert name.startswith("custom")
+
+
+def test_to_thread_copies_the_context(loop):
+    async def main():
+        var.set("main's value")
+        return await asyncio.to_thread(lambda x: (x, var.get(), threading.get_ident()), "arg")
+
+    arg, value, ident = loop.run_until_complete(main())
+    assert (arg, value) == ("arg", "main's value")
+    assert ident != threading.get_ident()
+
+
+def test_set_default_executor(loop):
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mydefault")
+    loop.set_default_executor(pool)
+    name = loop.run_until_complete(loop.run_in_executor(None, lambda: threading.current_thread().name))
+    assert name.startswith("mydefault")
+    # shutdown_default_executor shuts down the executor that was set.
+    loop.run_until_complete(loop.shutdown_default_executor())
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
+
+
+def test_set_default_executor_not_a_thread_pool_is_type_error(loop):
+    class NotAPool(concurrent.futures.Executor):
+        pass
+
+    with pytest.raises(TypeError, match=r"^executor must be ThreadPoolExecutor instance$"):
+        loop.set_default_executor(NotAPool())
+    with pytest.raises(TypeError, match=r"^executor must be ThreadPoolExecutor instance$"):
+        loop.set_default_executor(None)
+
+
+def test_shutdown_default_executor_joins_its_threads(loop):
+    before = set(threading.enumerate())
+
+    async def main():
+        await asyncio.gather(*[loop.run_in_executor(None, pow, i, 2) for i in range(20)])
+        workers = [t for t in threading.enumerate() if t not in before]
+        assert workers, "the default executor started no thread"
+        await loop.shutdown_default_executor()
+        return workers
+
+    workers = loop.run_until_complete(main())
+    # Gone as soon as shutdown_default_executor() returned: no waiting here.
+    assert [t for t in workers if t.is_alive()] == []
+    assert [t for t in threading.enumerate() if t not in before] == []
+
+
+def test_shutdown_default_executor_without_executor(loop):
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+def test_run_in_executor_after_shutdown_is_refused(loop):
+    loop.run_until_complete(loop.shutdown_default_executor())
+    with pytest.raises(RuntimeError, match=r"^Executor shutdown has been called$"):
+        loop.run_in_executor(None, print)
+    # An explicit executor is still fine.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        assert loop.run_until_complete(loop.run_in_executor(pool, pow, 3, 2)) == 9
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="shutdown_default_executor(timeout) is new in 3.12")
+def test_shutdown_default_executor_with_timeout(loop):
+    before = set(threading.enumerate())
+
+    async def main():
+        await loop.run_in_executor(None, pow, 2, 2)
+        await loop.shutdown_default_executor(timeout=60)
+        await loop.shutdown_default_executor(timeout=None)
+
+    loop.run_until_complete(main())
+    assert [t for t in threading.enumerate() if t not in before] == []
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 13), reason="before 3.13 the timeout only bounds the join after the shutdown finished"
+)
+def test_shutdown_default_executor_timeout_expires(loop):
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocked():
+        started.set()
+        release.wait()
+
+    async def main():
+        job = loop.run_in_executor(None, blocked)
+        await asyncio.to_thread(started.wait)
+        with pytest.warns(RuntimeWarning, match=r"did not finishing joining its threads within 0\.01 seconds"):
+            await loop.shutdown_default_executor(timeout=0.01)
+        release.set()
+        await job
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        release.set()
+
+
+def test_close_does_not_wait_for_executor_jobs(loop):
+    release = threading.Event()
+    started = threading.Event()
+    # Only ends a close() that would wait for the job; never reached otherwise.
+    safety = threading.Timer(20, release.set)
+
+    def blocked():
+        started.set()
+        release.wait()
+        return "job done"
+
+    job = loop.run_in_executor(None, blocked)
+    loop.run_until_complete(asyncio.to_thread(started.wait))
+    safety.start()
+    try:
+        loop.close()
+        assert not release.is_set(), "close() waited for a running executor job"
+    finally:
+        release.set()
+        safety.cancel()
+        safety.join()
+    assert not job.done()  # its loop is closed: the result can never be delivered
+
+
+def test_debug_run_in_executor_coroutine_is_type_error(loop):
+    loop.set_debug(True)
+
+    async def coro_func():
+        pass
+
+    with pytest.raises(TypeError, match=r"^coroutines cannot be used with run_in_executor\(\)$"):
+        loop.run_in_executor(None, coro_func)
+
+
+# -- name resolution --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "kwargs"),
+    [
+        ("127.0.0.1", 80, {"type": socket.SOCK_STREAM}),
+        ("127.0.0.1", "8080", {"family": socket.AF_INET, "type": socket.SOCK_DGRAM}),
+        (b"127.0.0.1", 0, {}),
+        ("::1", 443, {"family": socket.AF_INET6, "type": socket.SOCK_STREAM}),
+        ("localhost", 80, {"type": socket.SOCK_STREAM}),
+        ("localhost", 0, {"family": socket.AF_INET}),
+        (None, 0, {"family": socket.AF_INET, "type": socket.SOCK_STREAM, "flags": socket.AI_PASSIVE}),
+        ("127.0.0.1", "http", {"type": socket.SOCK_STREAM}),
+    ],
+    ids=["v4-int-port", "v4-str-port", "v4-bytes", "v6", "localhost", "localhost-v4", "passive", "service-name"],
+)
+def test_getaddrinfo_matches_socket_module(loop, host, port, kwargs):
+    expected = socket.getaddrinfo(host, port, **kwargs)
+    result = loop.run_until_complete(loop.getaddrinfo(host, port, **kwargs))
+    assert sorted(result) == sorted(expected)
+    assert result
+
+
+def test_getaddrinfo_numeric_host_shape(loop):
+    result = loop.run_until_complete(
+        loop.getaddrinfo("127.0.0.1", 8080, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    )
+    assert result == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 8080))]
+
+
+def test_getaddrinfo_error(loop):
+    with pytest.raises(socket.gaierror):
+        loop.run_until_complete(loop.getaddrinfo("127.0.0.1", "no-such-service-here", type=socket.SOCK_STREAM))
+
+
+@pytest.mark.parametrize(
+    ("sockaddr", "flags"),
+    [
+        (("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
+        (("127.0.0.1", 80), socket.NI_NUMERICHOST),
+        (("::1", 443, 0, 0), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
+        (("127.0.0.1", 22), 0),
+    ],
+    ids=["numeric", "service-name", "v6", "names"],
+)
+def test_getnameinfo_matches_socket_module(loop, sockaddr, flags):
+    expected = socket.getnameinfo(sockaddr, flags)
+    assert loop.run_until_complete(loop.getnameinfo(sockaddr, flags)) == expected
+
+
+def test_getnameinfo_numeric(loop):
+    result = loop.run_until_complete(
+        loop.getnameinfo(("127.0.0.1", 8080), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+    )
+    assert result == ("127.0.0.1", "8080")

@@ -1,0 +1,428 @@
+"""Low-level socket operations: sock_recv ... sock_accept, and sock_sendfile.
+
+Covers sock_recv / sock_recv_into (data already there, data arriving later, EOF),
+sock_sendall of several MiB to a peer that reads concurrently, sending to a closed
+peer, UDP with sock_sendto / sock_recvfrom / sock_recvfrom_into, sock_connect (to a
+listening loopback port, by name, to a refused port) and sock_accept, cancellation of
+a waiting operation (its registration is dropped), the socket checks (blocking socket
+in debug mode, SSL sockets), and sock_sendfile: whole files, offset and count, the
+file position afterwards, empty files, the fallback for objects that are not regular
+files (and SendfileNotAvailableError without it), and argument errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import socket
+import ssl
+import tempfile
+
+import pytest
+
+
+async def recv_exactly(loop, sock, n):
+    """Read n bytes (or up to EOF) with sock_recv."""
+    chunks = []
+    received = 0
+    while received < n:
+        data = await loop.sock_recv(sock, min(65536, n - received))
+        if not data:
+            break
+        chunks.append(data)
+        received += len(data)
+    return b"".join(chunks)
+
+
+async def recv_until_eof(loop, sock):
+    chunks = []
+    while data := await loop.sock_recv(sock, 65536):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def udp_pair(loop):
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with a, b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+        yield a, b
+
+
+@pytest.fixture
+def tcp_client(loop):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.setblocking(False)
+        yield sock
+
+
+# -- stream sockets ----------------------------------------------------------------------
+
+
+def test_sock_recv_data_already_there(loop, socketpair):
+    a, b = socketpair
+    b.send(b"ready")
+    assert loop.run_until_complete(loop.sock_recv(a, 100)) == b"ready"
+
+
+def test_sock_recv_waits_for_data(loop, socketpair):
+    a, b = socketpair
+    order = []
+
+    async def main():
+        async def reader():
+            data = await loop.sock_recv(a, 100)
+            order.append(("received", data))
+
+        task = loop.create_task(reader())
+        await asyncio.sleep(0)
+        order.append("sending")
+        await loop.sock_sendall(b, b"later")
+        await task
+
+    loop.run_until_complete(main())
+    assert order == ["sending", ("received", b"later")]
+
+
+def test_sock_recv_eof(loop, socketpair):
+    a, b = socketpair
+    loop.call_later(0.001, b.shutdown, socket.SHUT_WR)
+    assert loop.run_until_complete(loop.sock_recv(a, 100)) == b""
+
+
+def test_sock_recv_into(loop, socketpair):
+    a, b = socketpair
+    buf = bytearray(10)
+
+    async def main():
+        first = await loop.sock_recv_into(a, buf)
+        return first, bytes(buf[:first])
+
+    loop.call_later(0.001, b.send, b"into")
+    assert loop.run_until_complete(main()) == (4, b"into")
+    view = memoryview(buf)[2:5]
+    b.send(b"abcdef")
+    assert loop.run_until_complete(loop.sock_recv_into(a, view)) == 3
+    assert bytes(buf[:5]) == b"inabc"
+
+
+def test_sock_sendall_large_payload_with_concurrent_reader(loop, socketpair):
+    a, b = socketpair
+    payload = os.urandom(4 * 1024 * 1024 + 123)
+
+    async def main():
+        reader = loop.create_task(recv_exactly(loop, b, len(payload)))
+        result = await loop.sock_sendall(a, payload)
+        return result, await reader
+
+    result, received = loop.run_until_complete(main())
+    assert result is None
+    assert len(received) == len(payload)
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
+def test_sock_sendall_bytes_like_objects(loop, socketpair):
+    a, b = socketpair
+
+    async def main():
+        await loop.sock_sendall(a, bytearray(b"bytearray|"))
+        await loop.sock_sendall(a, memoryview(b"xxmemoryview|")[2:])
+        await loop.sock_sendall(a, b"")
+        await loop.sock_sendall(a, b"bytes")
+        a.shutdown(socket.SHUT_WR)
+        return await recv_until_eof(loop, b)
+
+    assert loop.run_until_complete(main()) == b"bytearray|memoryview|bytes"
+
+
+def test_sock_sendall_to_closed_peer(loop):
+    a, b = socket.socketpair()
+    with a:
+        a.setblocking(False)
+        b.close()
+        with pytest.raises(ConnectionError):
+            loop.run_until_complete(loop.sock_sendall(a, b"x" * (8 * 1024 * 1024)))
+
+
+def test_sock_connect_and_accept(loop, tcp_listener, tcp_client):
+    address = tcp_listener.getsockname()
+
+    async def main():
+        accept = loop.create_task(loop.sock_accept(tcp_listener))
+        await asyncio.sleep(0)
+        assert not accept.done()
+        result = await loop.sock_connect(tcp_client, address)
+        conn, peer = await accept
+        with conn:
+            assert conn.gettimeout() == 0  # accepted sockets are non-blocking
+            assert peer == tcp_client.getsockname()
+            await loop.sock_sendall(tcp_client, b"over tcp")
+            got = await recv_exactly(loop, conn, 8)
+            await loop.sock_sendall(conn, b"reply")
+            back = await recv_exactly(loop, tcp_client, 5)
+        return result, got, back
+
+    assert loop.run_until_complete(main()) == (None, b"over tcp", b"reply")
+
+
+def test_sock_accept_connection_already_pending(loop, tcp_listener, tcp_client):
+    loop.run_until_complete(loop.sock_connect(tcp_client, tcp_listener.getsockname()))
+    conn, peer = loop.run_until_complete(loop.sock_accept(tcp_listener))
+    with conn:
+        assert peer == tcp_client.getsockname()
+
+
+def test_sock_connect_by_name(loop, tcp_listener, tcp_client):
+    port = tcp_listener.getsockname()[1]
+    loop.run_until_complete(loop.sock_connect(tcp_client, ("localhost", port)))
+    conn, _ = loop.run_until_complete(loop.sock_accept(tcp_listener))
+    with conn:
+        assert tcp_client.getpeername() == ("127.0.0.1", port)
+
+
+def test_sock_connect_refused(loop, tcp_client):
+    # A bound but not listening socket: its port refuses connections, and stays ours.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        with pytest.raises(ConnectionRefusedError):
+            loop.run_until_complete(loop.sock_connect(tcp_client, closed_port.getsockname()))
+
+
+def test_cancelled_sock_recv_drops_its_reader(loop, socketpair):
+    a, b = socketpair
+
+    async def main():
+        task = loop.create_task(loop.sock_recv(a, 100))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        # Nobody waits for a any more; the next sock_recv still works.
+        removed = loop.remove_reader(a.fileno())
+        b.send(b"after cancel")
+        return removed, await loop.sock_recv(a, 100)
+
+    assert loop.run_until_complete(main()) == (False, b"after cancel")
+
+
+def test_cancelled_sock_sendall_drops_its_writer(loop, socketpair):
+    a, _ = socketpair
+
+    async def main():
+        task = loop.create_task(loop.sock_sendall(a, b"x" * (16 * 1024 * 1024)))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not task.done()  # the peer reads nothing: the send is stuck
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return loop.remove_writer(a.fileno())
+
+    assert loop.run_until_complete(main()) is False
+
+
+# -- datagram sockets ---------------------------------------------------------------------
+
+
+def test_sock_sendto_and_recvfrom(loop, udp_pair):
+    a, b = udp_pair
+
+    async def main():
+        receiver = loop.create_task(loop.sock_recvfrom(b, 100))
+        await asyncio.sleep(0)
+        sent = await loop.sock_sendto(a, b"datagram", b.getsockname())
+        return sent, await receiver
+
+    sent, (data, addr) = loop.run_until_complete(main())
+    assert sent == 8
+    assert data == b"datagram"
+    assert addr == a.getsockname()
+
+
+def test_sock_recvfrom_into(loop, udp_pair):
+    a, b = udp_pair
+    buf = bytearray(64)
+
+    async def main():
+        await loop.sock_sendto(a, b"into buffer", b.getsockname())
+        n, addr = await loop.sock_recvfrom_into(b, buf)
+        await loop.sock_sendto(a, b"0123456789", b.getsockname())
+        m, _ = await loop.sock_recvfrom_into(b, memoryview(buf)[20:], 4)
+        return n, addr, m
+
+    n, addr, m = loop.run_until_complete(main())
+    assert (n, bytes(buf[:n]), addr) == (11, b"into buffer", a.getsockname())
+    # nbytes limits the read: the rest of the datagram is discarded.
+    assert (m, bytes(buf[20:24])) == (4, b"0123")
+
+
+# -- socket checks ------------------------------------------------------------------------
+
+
+def test_debug_blocking_socket_is_value_error(loop):
+    loop.set_debug(True)
+    a, b = socket.socketpair()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with a, b, u, tempfile.TemporaryFile() as f:
+        assert a.gettimeout() is None
+        calls = [
+            loop.sock_recv(a, 1),
+            loop.sock_recv_into(a, bytearray(1)),
+            loop.sock_recvfrom(u, 1),
+            loop.sock_recvfrom_into(u, bytearray(1)),
+            loop.sock_sendall(a, b"x"),
+            loop.sock_sendto(u, b"x", ("127.0.0.1", 9)),
+            loop.sock_connect(a, "nowhere"),
+            loop.sock_accept(a),
+            loop.sock_sendfile(a, f),
+        ]
+        for coro in calls:
+            with pytest.raises(ValueError, match=r"^the socket must be non-blocking$"):
+                loop.run_until_complete(coro)
+
+
+def test_ssl_socket_is_type_error(loop):
+    ctx = ssl.create_default_context()
+    with ctx.wrap_socket(socket.socket(), server_hostname="example.invalid", do_handshake_on_connect=False) as s:
+        s.setblocking(False)
+        for coro in (loop.sock_recv(s, 1), loop.sock_sendall(s, b"x"), loop.sock_accept(s)):
+            with pytest.raises(TypeError, match=r"^Socket cannot be of type SSLSocket$"):
+                loop.run_until_complete(coro)
+
+
+# -- sock_sendfile ------------------------------------------------------------------------
+
+CONTENT = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
+
+
+@pytest.fixture
+def datafile():
+    with tempfile.TemporaryFile() as f:
+        f.write(CONTENT)
+        f.flush()
+        f.seek(0)
+        yield f
+
+
+def sendfile_and_receive(loop, sock, peer, file, *args, **kwargs):
+    async def main():
+        reader = loop.create_task(recv_until_eof(loop, peer))
+        try:
+            sent = await loop.sock_sendfile(sock, file, *args, **kwargs)
+        finally:
+            sock.shutdown(socket.SHUT_WR)
+        return sent, await reader
+
+    return loop.run_until_complete(main())
+
+
+def test_sock_sendfile_regular_file(loop, socketpair, datafile):
+    a, b = socketpair
+    sent, received = sendfile_and_receive(loop, a, b, datafile)
+    assert sent == len(CONTENT)
+    assert received == CONTENT
+    assert datafile.tell() == len(CONTENT)
+
+
+def test_sock_sendfile_over_tcp(loop, tcp_listener, tcp_client, datafile):
+    loop.run_until_complete(loop.sock_connect(tcp_client, tcp_listener.getsockname()))
+    conn, _ = loop.run_until_complete(loop.sock_accept(tcp_listener))
+    with conn:
+        sent, received = sendfile_and_receive(loop, tcp_client, conn, datafile)
+    assert sent == len(CONTENT)
+    assert received == CONTENT
+
+
+def test_sock_sendfile_offset_and_count(loop, socketpair, datafile):
+    a, b = socketpair
+    sent, received = sendfile_and_receive(loop, a, b, datafile, 1000, 70000)
+    assert sent == 70000
+    assert received == CONTENT[1000:71000]
+    assert datafile.tell() == 71000
+
+
+def test_sock_sendfile_offset_only(loop, socketpair, datafile):
+    a, b = socketpair
+    offset = len(CONTENT) - 5000
+    sent, received = sendfile_and_receive(loop, a, b, datafile, offset=offset)
+    assert sent == 5000
+    assert received == CONTENT[offset:]
+    assert datafile.tell() == len(CONTENT)
+
+
+def test_sock_sendfile_count_past_the_end(loop, socketpair, datafile):
+    a, b = socketpair
+    offset = len(CONTENT) - 10
+    sent, received = sendfile_and_receive(loop, a, b, datafile, offset, 1000)
+    assert sent == 10
+    assert received == CONTENT[offset:]
+    assert datafile.tell() == len(CONTENT)
+
+
+def test_sock_sendfile_empty_file(loop, socketpair):
+    a, b = socketpair
+    with tempfile.TemporaryFile() as empty:
+        sent, received = sendfile_and_receive(loop, a, b, empty)
+        assert empty.tell() == 0
+    assert (sent, received) == (0, b"")
+
+
+def test_sock_sendfile_fallback_for_non_regular_file(loop, socketpair):
+    a, b = socketpair
+    buffer = io.BytesIO(CONTENT)
+    sent, received = sendfile_and_receive(loop, a, b, buffer, 10, 300000)
+    assert sent == 300000
+    assert received == CONTENT[10:300010]
+    assert buffer.tell() == 300010
+
+
+def test_sock_sendfile_no_fallback_for_non_regular_file(loop, socketpair):
+    a, _ = socketpair
+    buffer = io.BytesIO(CONTENT)
+    with pytest.raises(asyncio.SendfileNotAvailableError, match=r"not a regular file"):
+        loop.run_until_complete(loop.sock_sendfile(a, buffer, fallback=False))
+    assert issubclass(asyncio.SendfileNotAvailableError, RuntimeError)
+    assert buffer.tell() == 0
+
+
+def test_sock_sendfile_text_file_is_value_error(loop, socketpair, tmp_path):
+    a, _ = socketpair
+    path = tmp_path / "text.txt"
+    path.write_text("text")
+    with path.open() as f, pytest.raises(ValueError, match=r"^file should be opened in binary mode$"):
+        loop.run_until_complete(loop.sock_sendfile(a, f))
+
+
+def test_sock_sendfile_datagram_socket_is_value_error(loop, udp_pair, datafile):
+    a, _ = udp_pair
+    with pytest.raises(ValueError, match=r"^only SOCK_STREAM type sockets are supported$"):
+        loop.run_until_complete(loop.sock_sendfile(a, datafile))
+
+
+@pytest.mark.parametrize(
+    ("offset", "count", "error", "message"),
+    [
+        (0, 0, ValueError, r"^count must be a positive integer \(got 0\)$"),
+        (0, -1, ValueError, r"^count must be a positive integer \(got -1\)$"),
+        (0, "1", TypeError, r"^count must be a positive integer \(got '1'\)$"),
+        (0, 1.0, TypeError, r"^count must be a positive integer \(got 1\.0\)$"),
+        (-1, None, ValueError, r"^offset must be a non-negative integer \(got -1\)$"),
+        ("0", None, TypeError, r"^offset must be a non-negative integer \(got '0'\)$"),
+        (0.5, 10, TypeError, r"^offset must be a non-negative integer \(got 0\.5\)$"),
+    ],
+)
+def test_sock_sendfile_bad_arguments(loop, socketpair, datafile, offset, count, error, message):
+    a, _ = socketpair
+    with pytest.raises(error, match=message):
+        loop.run_until_complete(loop.sock_sendfile(a, datafile, offset, count))
+    assert datafile.tell() == 0
