@@ -259,7 +259,7 @@ def test_buffered_protocol_reads_into_its_own_buffer(loop: asyncio.AbstractEvent
 
     async def main() -> None:
         srv, cli = Buffered(), Recorder()
-        st, ct, server = await tcp_pair(srv, cli)
+        _st, ct, server = await tcp_pair(srv, cli)
         payload = bytes(range(256)) * 100
         ct.write(payload)
         ct.write_eof()

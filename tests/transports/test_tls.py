@@ -55,12 +55,16 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         writer.close()
 
 
-def test_tls_echo_with_streams(loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+def test_tls_echo_with_streams(
+    loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
     async def main() -> None:
         server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_ctx)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx, server_hostname="localhost")
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
+            )
             assert writer.get_extra_info("peercert")["subjectAltName"]
             assert writer.get_extra_info("cipher") is not None
             assert isinstance(writer.get_extra_info("ssl_object"), ssl.SSLObject)
@@ -81,13 +85,17 @@ def test_certificate_is_verified_by_default(loop: asyncio.AbstractEventLoop, ser
             port = server.sockets[0].getsockname()[1]
             # The default context does not trust the test CA: the handshake must fail.
             with pytest.raises(ssl.SSLCertVerificationError):
-                await asyncio.open_connection("127.0.0.1", port, ssl=ssl.create_default_context(), server_hostname="localhost")
+                await asyncio.open_connection(
+                    "127.0.0.1", port, ssl=ssl.create_default_context(), server_hostname="localhost"
+                )
             await settle()
 
     loop.run_until_complete(main())
 
 
-def test_wrong_hostname_is_rejected(loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+def test_wrong_hostname_is_rejected(
+    loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
     async def main() -> None:
         server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_ctx)
         async with server:
@@ -116,7 +124,9 @@ def test_handshake_timeout(loop: asyncio.AbstractEventLoop, client_ctx: ssl.SSLC
     loop.run_until_complete(main())
 
 
-def test_start_tls_upgrades_both_sides(loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+def test_start_tls_upgrades_both_sides(
+    loop: asyncio.AbstractEventLoop, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert await reader.readline() == b"STARTTLS\n"
         writer.write(b"OK\n")
@@ -148,7 +158,7 @@ def test_start_tls_rejects_non_context(loop: asyncio.AbstractEventLoop) -> None:
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
             with pytest.raises(TypeError, match="SSLContext"):
                 await loop.start_tls(writer.transport, writer.transport.get_protocol(), "not a context")  # type: ignore[arg-type]
             writer.close()
