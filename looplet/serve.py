@@ -328,7 +328,9 @@ def accept_connections(
             if loop._debug:
                 logger.debug("%r got a new connection from %r: %r", server, addr, conn)
             conn.setblocking(False)
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+        except ConnectionAbortedError:
+            continue  # that client gave up while queued; the next one may not have (gh-127529)
+        except (BlockingIOError, InterruptedError):
             return  # the accept queue is empty
         except OSError as exc:
             if exc.errno not in _ACCEPT_RESOURCE_ERRNOS:
@@ -337,6 +339,7 @@ def accept_connections(
             # readable, so stop watching it and try again later; asyncio 3.11-3.13
             # go on looping here, rescheduling once per backlog slot (fixed upstream,
             # gh-151615): one report and one retry per readiness is what they meant.
+            fd = sock.fileno()
             loop.call_exception_handler(
                 {
                     "message": "socket.accept() out of system resource",
@@ -344,10 +347,13 @@ def accept_connections(
                     "socket": trsock.TransportSocket(sock),
                 }
             )
-            loop._remove_io(sock.fileno(), READ)
+            if sock.fileno() == -1:
+                return  # the handler closed the server, which unwatched the socket
+            loop._remove_io(fd, READ)
             loop.call_later(
                 constants.ACCEPT_RETRY_DELAY,
-                loop._start_serving,
+                _resume_accepting,
+                loop,
                 protocol_factory,
                 sock,
                 sslcontext,
@@ -371,6 +377,25 @@ def accept_connections(
                     ssl_shutdown_timeout,
                 )
             )
+
+
+def _resume_accepting(
+    loop: EventLoop,
+    protocol_factory: Callable[[], Any],
+    sock: socket.socket,
+    sslcontext: Any,
+    server: base_events.Server | None,
+    backlog: int,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    # The back-off is over. A server closed meanwhile has closed its socket (fileno -1)
+    # and must stay closed; asyncio would report a ValueError from the selector here.
+    if sock.fileno() == -1:
+        return
+    loop._start_serving(
+        protocol_factory, sock, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
+    )
 
 
 async def _accept_connection2(

@@ -379,6 +379,32 @@ def test_create_server_same_host_twice_binds_once(loop, run):
         run(close_server(server))
 
 
+def test_create_server_multiple_hosts_bind_one_socket_each(loop, run):
+    # CPython's test_create_server_multiple_hosts_ipv4 without its mock of
+    # asyncio.base_events.socket: every address of 127.0.0.0/8 is loopback on Linux.
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.1"]
+    server = run(loop.create_server(Proto, hosts, 0, start_serving=False))
+    try:
+        assert sorted(sock.getsockname()[0] for sock in server.sockets) == ["127.0.0.1", "127.0.0.2"]
+    finally:
+        run(close_server(server))
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="this Python has no IPv6")
+def test_create_server_multiple_hosts_ipv4_and_ipv6(loop, run):
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        with probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("the machine has no IPv6 loopback")
+    server = run(loop.create_server(Proto, ["::1", "127.0.0.1", "::1"], 0, start_serving=False))
+    try:
+        assert sorted(sock.family for sock in server.sockets) == sorted([socket.AF_INET, socket.AF_INET6])
+    finally:
+        run(close_server(server))
+
+
 def test_create_server_address_in_use(loop, run):
     holder = socket.socket()
     with holder:
@@ -740,15 +766,47 @@ def test_datagram_round_trip(loop, run):
     assert run(main()) == b"hello"
 
 
-class _OutOfFds(socket.socket):
-    """A listening socket whose accept() fails as a process out of fds does."""
+class _FailingAccept(socket.socket):
+    """A listening socket whose first `times` accept() calls fail with `err`, as a
+    process out of fds (EMFILE), a system out of files (ENFILE) or a client that
+    gave up while queued (ECONNABORTED) would see them."""
+
+    def __init__(self, err: int, times: int) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.err = err
+        self.failures_left = times
+        self.bind(("127.0.0.1", 0))
 
     def accept(self):
-        raise OSError(errno.EMFILE, "Too many open files")
+        if self.failures_left:
+            self.failures_left -= 1
+            raise OSError(self.err, os.strerror(self.err))
+        return super().accept()
 
 
-def test_accept_out_of_fds_is_reported_and_stops_watching(loop, run):
-    listener = _OutOfFds(socket.AF_INET, socket.SOCK_STREAM)
+async def _echo_through(address, payload=b"ping"):
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(payload)
+    writer.write_eof()
+    try:
+        return await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def _serve_and_echo(loop, listener):
+    server = await loop.create_server(Echo, sock=listener)
+    try:
+        return await _echo_through(listener.getsockname())
+    finally:
+        await close_server(server)
+
+
+def test_accept_out_of_fds_is_reported_and_stops_watching(loop, run, monkeypatch):
+    # A back-off far longer than the test: the retry never fires while it runs.
+    monkeypatch.setattr(constants, "ACCEPT_RETRY_DELAY", 3600)
+    listener = _FailingAccept(errno.EMFILE, times=1_000_000)
     client = socket.socket()
     reports = []
     loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
@@ -761,11 +819,65 @@ def test_accept_out_of_fds_is_reported_and_stops_watching(loop, run):
         await close_server(server)
 
     with client:
-        listener.bind(("127.0.0.1", 0))
         run(main())
     # One report, not one per tick: the listening socket is no longer watched.
     assert [ctx["message"] for ctx in reports] == ["socket.accept() out of system resource"]
     assert reports[0]["exception"].errno == errno.EMFILE
+
+
+@pytest.mark.parametrize("err", [errno.EMFILE, errno.ENFILE], ids=["EMFILE", "ENFILE"])
+def test_accept_out_of_fds_backs_off_and_keeps_serving(loop, run, monkeypatch, err):
+    monkeypatch.setattr(constants, "ACCEPT_RETRY_DELAY", 0)
+    listener = _FailingAccept(err, times=2)
+    reports = []
+    loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+
+    # The client connects at once (the kernel queues it); it is accepted after two
+    # failed accepts and two back-offs.
+    assert run(_serve_and_echo(loop, listener)) == b"ping"
+    assert [ctx["exception"].errno for ctx in reports] == [err, err]
+    assert {ctx["message"] for ctx in reports} == {"socket.accept() out of system resource"}
+
+
+def test_accept_aborted_client_is_skipped_silently(loop, run):
+    listener = _FailingAccept(errno.ECONNABORTED, times=1)
+    reports = []
+    loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+
+    assert run(_serve_and_echo(loop, listener)) == b"ping"
+    assert reports == []
+
+
+def test_accept_out_of_fds_handler_closing_the_server(loop, run, monkeypatch, is_looplet):
+    # An exception handler may react to running out of fds by closing the server.
+    monkeypatch.setattr(constants, "ACCEPT_RETRY_DELAY", 0)
+    listener = _FailingAccept(errno.EMFILE, times=1_000_000)
+    client = socket.socket()
+    reports = []
+    server = None
+
+    def handler(lp, ctx):
+        reports.append(ctx)
+        server.close()
+
+    loop.set_exception_handler(handler)
+
+    async def main():
+        nonlocal server
+        server = await loop.create_server(Echo, sock=listener)
+        client.connect(listener.getsockname())
+        await server.wait_closed()
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    with client:
+        run(main())
+    assert reports[0]["message"] == "socket.accept() out of system resource"
+    assert listener.fileno() == -1
+    if is_looplet:
+        # asyncio goes on to unwatch fd -1 and reports the selector's ValueError too;
+        # looplet sees the socket is closed and neither unwatches nor retries.
+        assert len(reports) == 1
 
 
 # -- failures after the socket exists ---------------------------------------------------

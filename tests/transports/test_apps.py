@@ -1,5 +1,6 @@
 """Real applications over loopback, on both loops: aiohttp server and client,
-a uvicorn ASGI app queried with httpx (which runs on anyio)."""
+a uvicorn ASGI app queried with httpx (which runs on anyio), and a websockets
+server and client."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from aiohttp import web  # noqa: E402
 
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
+websockets = pytest.importorskip("websockets")
+from websockets.asyncio.client import connect as ws_connect  # noqa: E402
+from websockets.asyncio.server import serve as ws_serve  # noqa: E402
 
 
 def free_port() -> int:
@@ -84,3 +88,23 @@ def test_uvicorn_app_answers_httpx(loop: asyncio.AbstractEventLoop) -> None:
         # uvicorn's websockets backend may import deprecated modules; not ours to judge.
         warnings.simplefilter("ignore", DeprecationWarning)
         loop.run_until_complete(main())
+
+
+def test_websockets_echo(loop: asyncio.AbstractEventLoop) -> None:
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with ws_serve(echo, "127.0.0.1", 0, max_size=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with ws_connect(f"ws://127.0.0.1:{port}", max_size=None) as ws:
+                for n in range(20):
+                    await ws.send(f"message {n}")
+                    assert await ws.recv() == f"message {n}"
+                # Bigger than any socket buffer: both directions go through flow control.
+                blob = bytes(range(256)) * 8192
+                await ws.send(blob)
+                assert await ws.recv() == blob
+
+    loop.run_until_complete(main())
