@@ -1,7 +1,9 @@
 """EventLoop: looplet's `asyncio.AbstractEventLoop`, a thin facade over its parts.
 
 The loop *has* a scheduler (run queue, timers, reactor, clock: looplet/_core), signal
-handlers (signals.py), executors (executor.py) and socket operations (sockio.py); each
+handlers (signals.py), executors (executor.py), socket operations (sockio.py) and a
+child watcher (children.py); it *inherits* the networking (net.py) and the subprocess
+and pipe (processes.py) halves of the API; each
 method here checks its arguments as asyncio does and delegates. The invariant owned
 here is the running-loop bookkeeping: while `run_forever` runs, this loop is the
 thread's running loop, its async-generator hooks are installed, and `_thread_id`
@@ -29,8 +31,10 @@ from looplet import errors, sockio
 from looplet._core.clock import Clock
 from looplet._core.scheduler import Scheduler
 from looplet._core.timers import TimerHandle as TimerLike
+from looplet.children import ChildWatcher
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.net import Networking
+from looplet.processes import Processes
 from looplet.reactor import READ, WRITE
 from looplet.signals import SignalHandlers
 
@@ -78,7 +82,7 @@ def _fd_of(fileobj: Any) -> int:
     return fd
 
 
-class EventLoop(Networking):
+class EventLoop(Networking, Processes):
     """An asyncio event loop on looplet's reactor, wakers and run queue.
 
     Args:
@@ -99,6 +103,8 @@ class EventLoop(Networking):
         self._task_factory: Any = None
         self._executors = Executors(self)
         self._signals = SignalHandlers(self)
+        #: Made on the first subprocess: most loops never start one.
+        self._child_watcher: ChildWatcher | None = None
         #: fd -> transport, filled by transports (issue 4); sock_* and add_reader check it.
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -190,6 +196,8 @@ class EventLoop(Networking):
             errors.logger.debug("Close %r", self)
         self._closed = True
         self._signals.close()
+        if self._child_watcher is not None:
+            self._child_watcher.close()
         self._scheduler.close()
         self._executors.close()
 

@@ -4,7 +4,7 @@
 a test that passes on `[asyncio]` and fails on `[looplet]` points at looplet.
 `loop` creates one loop, hands it to the test, and at teardown finishes it as
 `asyncio.run` would (async generators, default executor), closes it, and checks
-that nothing leaked: fds, threads, signal handlers, the signal wakeup fd, the
+that nothing leaked: fds, threads, child processes (running or zombie), signal handlers, the signal wakeup fd, the
 running-loop slot, async-generator hooks and coroutine origin tracking.
 `leakcheck` runs the same checks around code that makes its own loops
 (`asyncio.run`, `looplet.run`, ...).
@@ -61,6 +61,25 @@ def open_fds() -> set[int]:
     return fds
 
 
+def child_processes() -> dict[int, str]:
+    """This process's children now, pid -> state letter ('Z' for a zombie), from /proc."""
+    me = os.getpid()
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if int(fields[1]) == me:
+            children[int(name)] = fields[0].decode()
+    return children
+
+
 def _signal_handlers() -> dict[int, Any]:
     handlers = {}
     for sig in signal.valid_signals():
@@ -82,6 +101,7 @@ class LeakCheck:
         self.handlers = _signal_handlers()
         self.agen_hooks = sys.get_asyncgen_hooks()
         self.origin_depth = sys.get_coroutine_origin_tracking_depth()
+        self.children = set(child_processes())
         #: fds the test legitimately holds past the check (sockets it closes itself later).
         self.held: set[int] = set()
         self.thread_join_timeout = _THREAD_JOIN_TIMEOUT
@@ -99,6 +119,13 @@ class LeakCheck:
         alive = [t for t in new_threads if t.is_alive()]
         if alive:
             problems.append(f"threads left running: {alive}")
+        new_children = {pid: state for pid, state in child_processes().items() if pid not in self.children}
+        zombies = sorted(pid for pid, state in new_children.items() if state == "Z")
+        running = sorted(pid for pid, state in new_children.items() if state != "Z")
+        if zombies:
+            problems.append(f"zombie processes left: {zombies}")
+        if running:
+            problems.append(f"child processes left running: {running}")
         leaked_fds = open_fds() - self.fds - self.held
         if leaked_fds:
             # Maybe only garbage in a reference cycle (a full collection is too slow

@@ -1,6 +1,6 @@
 """The leak check of the `loop` and `leakcheck` fixtures (tests/conftest.py) can fail.
 
-Every behavioural test relies on it to find fds, threads, signal handlers, wakeup fds,
+Every behavioural test relies on it to find fds, threads, child processes, signal handlers, wakeup fds,
 running loops and async-generator hooks left behind; each test here leaves one of them
 behind on purpose and expects the check to say so, then cleans up itself.
 """
@@ -8,8 +8,10 @@ behind on purpose and expects the check to say so, then cleans up itself.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 
@@ -48,6 +50,22 @@ def test_detects_a_thread(leak_checker):
     finally:
         release.set()
         thread.join()
+
+
+def test_detects_a_zombie(leak_checker):
+    proc = subprocess.Popen(["true"])
+    with pytest.raises(AssertionError, match=rf"zombie processes left: \[{proc.pid}\]"), leak_checker() as check:
+        check.children.discard(proc.pid)
+        # waitid(WNOWAIT) waits for the exit but leaves the child a zombie.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    proc.wait()
+
+
+def test_detects_a_running_child(leak_checker):
+    with pytest.raises(AssertionError, match=r"child processes left running"), leak_checker():
+        proc = subprocess.Popen(["sleep", "60"])
+    proc.kill()
+    proc.wait()
 
 
 def test_detects_a_signal_handler(leak_checker):

@@ -1,7 +1,6 @@
 """SocketTransportBase: what every socket transport shares.
 
-Write flow control (high/low water marks, `pause_writing`/`resume_writing`), extra
-info, `close`/`abort`, fatal errors, and the one way a transport ends:
+Extra info (write flow control comes from flow.py), `close`/`abort`, fatal errors, and the one way a transport ends:
 `_call_connection_lost`, which tells the protocol, drops the fd from the reactor
 eagerly (the fd is about to be closed; see reactor/base.py `forget`), closes the
 socket and detaches from the server. The invariant owned here: `connection_lost` is
@@ -20,6 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet.reactor import READ, WRITE
+from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
@@ -40,7 +40,7 @@ def set_result_unless_cancelled(fut: futures.Future[None]) -> None:
         fut.set_result(None)
 
 
-class SocketTransportBase(transports.Transport):
+class SocketTransportBase(WriteFlowControl, transports.Transport):
     """State and lifecycle shared by stream and datagram socket transports."""
 
     # Read by __del__, which may run on a half-constructed transport.
@@ -53,10 +53,6 @@ class SocketTransportBase(transports.Transport):
     ) -> None:
         super().__init__(extra)
         self._loop: EventLoop = loop
-        #: Write flow control: pause_writing() above high, resume_writing() at or below low.
-        self._protocol_paused = False
-        self._high_water = 64 * 1024
-        self._low_water = 16 * 1024
         self._extra["socket"] = trsock.TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -153,62 +149,6 @@ class SocketTransportBase(transports.Transport):
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by write() and not yet handed to the kernel."""
         return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """The (low, high) water marks of write flow control."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks (default high 64 KiB, low high/4), as asyncio does.
-
-        Raises:
-            ValueError: not high >= low >= 0.
-        """
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._buffer_size <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.pause_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._buffer_size > self._low_water:
-            return
-        self._protocol_paused = False
-        try:
-            self._protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     # -- ending --------------------------------------------------------------------
 
