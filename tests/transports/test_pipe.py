@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import tempfile
 from typing import Any
 
@@ -258,3 +259,19 @@ def test_pty_both_ways(loop: asyncio.AbstractEventLoop) -> None:
 def test_regular_file_is_refused(loop: asyncio.AbstractEventLoop, connect: str, message: str) -> None:
     with tempfile.TemporaryFile() as f, pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         loop.run_until_complete(getattr(loop, connect)(asyncio.Protocol, f))
+
+
+def test_pipe_transports_over_a_socketpair(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio accepts sockets as pipes too (anything polled with a fileno()).
+    async def main() -> bytes:
+        lp = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        _, reader = await lp.connect_read_pipe(Reader, b)
+        wtransport, writer = await lp.connect_write_pipe(Writer, a)
+        wtransport.write(b"over a socket")
+        wtransport.close()
+        assert await writer.lost is None
+        assert await reader.lost is None
+        return bytes(reader.data)
+
+    assert loop.run_until_complete(main()) == b"over a socket"
