@@ -30,7 +30,6 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 from looplet import errors, sockio
 from looplet._core.clock import Clock
 from looplet._core.scheduler import Scheduler
-from looplet._core.timers import TimerHandle as TimerLike
 from looplet.children import ChildWatcher
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.net import Networking
@@ -308,7 +307,7 @@ class EventLoop(Networking, Processes):
         """Run `callback(*args)` after `delay` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        timer = self.call_at(self._scheduler.time() + delay, callback, *args, context=context)
+        timer = self.call_at(self._scheduler._now() + delay, callback, *args, context=context)
         if self._debug:
             _trim_source_traceback(timer)
         return timer
@@ -326,12 +325,12 @@ class EventLoop(Networking, Processes):
         timer = events.TimerHandle(when, callback, args, self, context)
         if self._debug:
             _trim_source_traceback(timer)
-        self._scheduler.timers.push(cast("TimerLike", timer))
+        self._scheduler.timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
         # Called by TimerHandle.cancel(): asyncio's private hook.
-        self._scheduler.timers.cancelled(cast("TimerLike", handle))
+        self._scheduler.timers.cancelled(handle)  # type: ignore[arg-type]
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
@@ -353,7 +352,7 @@ class EventLoop(Networking, Processes):
         """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
         self._check_closed()
         if self._task_factory is None:
-            task = tasks.Task(coro, loop=self, name=name, context=context)
+            task = tasks.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
             if self._debug:
                 _trim_source_traceback(task)
             return task

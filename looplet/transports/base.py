@@ -14,10 +14,11 @@ import logging
 import socket
 import sys
 import warnings
-from asyncio import futures, transports, trsock
+from asyncio import futures, trsock
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
+from looplet._native import mypyc_attr
 from looplet.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
@@ -40,7 +41,8 @@ def set_result_unless_cancelled(fut: futures.Future[None]) -> None:
         fut.set_result(None)
 
 
-class SocketTransportBase(WriteFlowControl, transports.Transport):
+@mypyc_attr(allow_interpreted_subclasses=True)
+class SocketTransportBase(WriteFlowControl):
     """State and lifecycle shared by stream and datagram socket transports."""
 
     # Read by __del__, which may run on a half-constructed transport.
@@ -167,9 +169,11 @@ class SocketTransportBase(WriteFlowControl, transports.Transport):
         """Close now, dropping buffered data; connection_lost(None) follows."""
         self._force_close(None)
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    # No `_warn=warnings.warn` default argument (asyncio's guard against module
+    # teardown at exit): mypyc cannot compile a __del__ with parameters.
+    def __del__(self) -> None:
         if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            warnings.warn(f"unclosed transport {self!r}", ResourceWarning, source=self)  # noqa: B028  # as asyncio
             self._sock.close()
             if self._server is not None:
                 self._server._detach(self) if _SERVER_ATTACH_TAKES_TRANSPORT else self._server._detach()

@@ -8,10 +8,16 @@ that raises in either is reported through the exception handler; the transport g
 
 from __future__ import annotations
 
+from asyncio import transports
 from typing import Any
 
+from looplet._native import mypyc_attr
 
-class WriteFlowControl:
+
+# A Transport, as asyncio's own _FlowControlMixin is: compiled classes take single
+# inheritance only, so the flow control sits in the chain, not beside it.
+@mypyc_attr(allow_interpreted_subclasses=True)
+class WriteFlowControl(transports.Transport):
     """Water marks and the pause/resume calls; the transport keeps `_buffer_size` current."""
 
     # Plain class attributes, not __init__ state: transports initialise their own base

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from looplet.reactor import READ, WRITE
 from looplet.transports.base import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
-from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:
     from asyncio import futures
@@ -214,7 +213,10 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         loop.call_soon(self._call_connection_lost, exc)
 
 
-class WritePipeTransport(_PipeTransportBase, WriteFlowControl, transports.WriteTransport):
+# asyncio's own flow-control mixin, as its write pipe uses: looplet's WriteFlowControl
+# may be compiled, and an interpreted class that mixes a compiled base in after a
+# plain one is laid out wrongly (the pipes are not on the hot path).
+class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin):
     """The write end of a pipe (or FIFO, character device, socket) as an asyncio WriteTransport.
 
     Writes go straight to the fd while nothing is buffered; what the pipe does not take
@@ -229,10 +231,9 @@ class WritePipeTransport(_PipeTransportBase, WriteFlowControl, transports.WriteT
         waiter: futures.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        transports.WriteTransport.__init__(self, extra)
+        transports._FlowControlMixin.__init__(self, extra, loop)
         _PipeTransportBase.__init__(self, loop, pipe, protocol)
         self._buffer = bytearray()
-        self._buffer_size = 0
         #: Counts writes after the pipe broke; nonzero once it is broken.
         self._conn_lost = 0
         is_fifo, is_socket, is_char = _pipe_kind(self._fileno)
@@ -300,8 +301,7 @@ class WritePipeTransport(_PipeTransportBase, WriteFlowControl, transports.WriteT
                 data = memoryview(data)[n:]
             self._live_loop()._add_io(self._fileno, WRITE, self._write_ready)
         self._buffer += data
-        self._buffer_size = len(self._buffer)
-        self._maybe_pause_protocol()
+        self._maybe_pause_protocol()  # type: ignore[attr-defined]  # typeshed omits the private mixin methods
 
     def _write_ready(self) -> None:
         loop = self._live_loop()
@@ -313,23 +313,20 @@ class WritePipeTransport(_PipeTransportBase, WriteFlowControl, transports.WriteT
             raise
         except BaseException as exc:
             self._buffer.clear()
-            self._buffer_size = 0
             self._conn_lost += 1
             loop._remove_io(self._fileno, WRITE)
             self._fatal_error(exc, "Fatal write error on pipe transport")
             return
         if n == len(self._buffer):
             self._buffer.clear()
-            self._buffer_size = 0
             loop._remove_io(self._fileno, WRITE)
-            self._maybe_resume_protocol()  # may write again
+            self._maybe_resume_protocol()  # type: ignore[attr-defined]  # may write again
             if self._closing:
                 loop._remove_io(self._fileno, READ)
                 self._call_connection_lost(None)
             return
         if n > 0:
             del self._buffer[:n]
-            self._buffer_size = len(self._buffer)
 
     def can_write_eof(self) -> bool:
         """Pipes can: closing the write end is the EOF."""
@@ -373,6 +370,5 @@ class WritePipeTransport(_PipeTransportBase, WriteFlowControl, transports.WriteT
         if self._buffer:
             loop._remove_io(self._fileno, WRITE)
         self._buffer.clear()
-        self._buffer_size = 0
         loop._remove_io(self._fileno, READ)
         loop.call_soon(self._call_connection_lost, exc)

@@ -31,7 +31,7 @@ def run(ready: deque[object]) -> None:
         h._run()  # type: ignore[attr-defined]
 
 
-def test_due_timers_run_in_deadline_order_and_equal_deadlines_fifo() -> None:
+def test_due_timers_run_in_deadline_order() -> None:
     loop = FakeLoop()
     out: list[float] = []
     for when in (3.0, 1.0, 2.0, 5.0):
@@ -42,6 +42,20 @@ def test_due_timers_run_in_deadline_order_and_equal_deadlines_fifo() -> None:
     assert out == [1.0, 2.0, 3.0]
     assert loop.timers.next_deadline() == 5.0
     assert len(loop.timers) == 1
+
+
+def test_equal_deadlines_run_in_scheduling_order() -> None:
+    # asyncio leaves this order undefined (its heap compares deadlines only);
+    # looplet's heap entries carry a sequence number, so it is FIFO.
+    loop = FakeLoop()
+    out: list[int] = []
+    for n in range(50):
+        h = asyncio.TimerHandle(1.0, out.append, (n,), loop, None)  # type: ignore[arg-type]
+        loop.timers.push(h)
+    ready: deque[object] = deque()
+    loop.timers.pop_due(1.0, ready)
+    run(ready)
+    assert out == list(range(50))
 
 
 def test_cancelled_timers_never_run_and_are_skipped_for_the_deadline() -> None:

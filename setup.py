@@ -1,0 +1,65 @@
+"""Build glue: compile looplet's hot modules with mypyc when a C compiler is present.
+
+The compiled modules are built from the very same annotated source as the pure-Python
+package; `looplet.COMPILED` says which one is running. A wheel (`pip install .`) is
+compiled where a C compiler and mypyc work and pure Python otherwise; an editable
+install (`pip install -e .`) stays pure unless LOOPLET_COMPILE=1, so that an edited
+.py file is what runs. LOOPLET_PURE=1 forces a pure build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# The modules on the hot path: each tick, each readiness event, each timer. Not
+# clock.py: Clock is meant to be subclassed (testing.VirtualClock, users' clocks), and
+# interpreted classes cannot inherit from compiled ones.
+HOT_MODULES = [
+    "looplet/_core/scheduler.py",
+    "looplet/_core/timers.py",
+    "looplet/_core/waker.py",
+    "looplet/reactor/base.py",
+    "looplet/reactor/epoll.py",
+    "looplet/reactor/poll.py",
+    "looplet/transports/flow.py",
+    "looplet/transports/base.py",
+    "looplet/transports/stream.py",
+]
+
+
+def _compiler_present() -> bool:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) is not None
+
+
+def _want_compiled() -> bool:
+    if os.environ.get("LOOPLET_PURE") == "1":
+        return False
+    return sys.implementation.name == "cpython" and _compiler_present()
+
+
+class EditableStaysPure(build_ext):
+    """Skip the compiled modules in an editable install unless asked for them."""
+
+    def run(self) -> None:
+        if getattr(self, "editable_mode", False) and os.environ.get("LOOPLET_COMPILE") != "1":
+            return
+        super().run()
+
+
+ext_modules = []
+if _want_compiled():
+    try:
+        from mypyc.build import mypycify
+    except ImportError:  # no mypyc in the build environment: pure Python
+        pass
+    else:
+        ext_modules = mypycify(HOT_MODULES, opt_level="3")
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": EditableStaysPure})
