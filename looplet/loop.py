@@ -342,7 +342,7 @@ class EventLoop(Networking, Processes):
         """Create an asyncio.Future attached to this loop."""
         return futures.Future(loop=self)
 
-    def create_task(
+    def create_task(  # type: ignore[override]  # typeshed (3.13) lists 3.14's eager_start
         self,
         coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
         *,
