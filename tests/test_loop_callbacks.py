@@ -253,6 +253,39 @@ def test_call_soon_threadsafe_wakes_a_blocked_loop(loop):
     assert stopped_by == ["thread"]
 
 
+def test_call_soon_threadsafe_while_busy_then_while_blocked(loop):
+    # While callbacks keep the loop busy (looplet then skips its zero-timeout polls
+    # when no fd but the wake-up fd is watched), a wake-up from another thread must
+    # still get its callback run; and a later one must still wake the blocked loop.
+    events = []
+    first_done = threading.Event()
+
+    def busy(n):
+        if not events:
+            loop.call_soon(busy, n + 1)  # spin until the thread's callback has run
+
+    def from_thread(tag):
+        events.append(tag)
+        if tag == "first":
+            first_done.set()
+        else:
+            loop.stop()
+
+    def worker():
+        loop.call_soon_threadsafe(from_thread, "first")
+        first_done.wait()
+        loop.call_soon_threadsafe(from_thread, "second")
+
+    safety = loop.call_later(SAFETY_DELAY, loop.stop)
+    thread = threading.Thread(target=worker)
+    loop.call_soon(thread.start)
+    loop.call_soon(busy, 0)
+    loop.run_forever()
+    safety.cancel()
+    thread.join()
+    assert events == ["first", "second"]
+
+
 def test_call_soon_threadsafe_before_the_loop_runs(loop):
     order = []
     thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(order.append, "from thread"))

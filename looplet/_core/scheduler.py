@@ -42,6 +42,7 @@ class Scheduler:
 
     __slots__ = (
         "_now",
+        "_wakeup_fd",
         "callbacks_run",
         "clock",
         "current_handle",
@@ -65,6 +66,7 @@ class Scheduler:
         self.reactor: Reactor = pick_reactor(self.ready, reactor)
         #: Other threads' way in; the loop registers its drain() as a reader.
         self.wakeup: ThreadWakeup = ThreadWakeup()
+        self._wakeup_fd: int = self.wakeup.fileno()
         #: Set by loop.stop(): the current tick completes, then run_forever returns.
         self.stopping: bool = False
         #: asyncio's debug mode: time every callback and report slow ones.
@@ -99,7 +101,13 @@ class Scheduler:
         """Run one iteration: poll, wake, fire due timers, run what is ready."""
         timeout = self._poll_timeout()
         reactor = self.reactor
-        if timeout != 0.0 and self.clock.virtual:
+        if timeout == 0.0 and reactor.watches_only(self._wakeup_fd):
+            # Work is ready and no fd but the wake-up fd is watched: a zero-timeout poll
+            # could only report other threads' wake-ups, whose work is queued already
+            # (they append before they wake). Skip the syscall; the wake-up fd stays
+            # readable, so the next blocking poll returns at once and drains it.
+            events = None
+        elif timeout != 0.0 and self.clock.virtual:
             events = reactor.poll(0.0)
             if not events:
                 if timeout is None:

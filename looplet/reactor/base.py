@@ -258,6 +258,12 @@ class Reactor:
 
     # -- lifecycle and introspection ---------------------------------------------------
 
+    def watches_only(self, fd: int) -> bool:
+        """True if no fd but `fd` has a registration (kernel-side or waker)."""
+        sources = self._sources
+        n = len(sources)
+        return n == 0 or (n == 1 and fd in sources)
+
     def registered_fds(self) -> list[int]:
         """The fds that currently have a reader or a writer."""
         return [fd for fd, s in self._sources.items() if s.reader is not None or s.writer is not None]
