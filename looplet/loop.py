@@ -24,11 +24,13 @@ import warnings
 import weakref
 from asyncio import coroutines, events, futures, tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet import errors, sockio
 from looplet._core.clock import Clock
+from looplet._core.handles import Handle as _Handle
+from looplet._core.handles import TimerHandle as _TimerHandle
 from looplet._core.scheduler import Scheduler
 from looplet.children import ChildWatcher
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
@@ -94,6 +96,10 @@ class EventLoop(Networking, Processes):
     def __init__(self, *, clock: Clock | None = None, reactor: str | None = None) -> None:
         self._debug = False
         self._scheduler = Scheduler(clock, reactor)
+        # The scheduler's run queue, timer heap and clock, bound here for call_soon & co.
+        self._ready = self._scheduler.ready
+        self._timers = self._scheduler.timers
+        self._now = self._scheduler._now
         wakeup = self._scheduler.wakeup
         self._scheduler.reactor.add(wakeup.fileno(), READ, events.Handle(wakeup.drain, (), self, None))
         self._closed = False
@@ -276,10 +282,11 @@ class EventLoop(Networking, Processes):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = events.Handle(callback, args, self, context)
-        if self._debug:
+            handle = events.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
-        self._scheduler.ready.append(handle)
+        else:
+            handle = _Handle(callback, args, self, copy_context() if context is None else context)
+        self._ready.append(handle)
         return handle
 
     def call_soon_threadsafe(
@@ -289,11 +296,12 @@ class EventLoop(Networking, Processes):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = events.Handle(callback, args, self, context)
-        if self._debug:
+            handle = events.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
+        else:
+            handle = _Handle(callback, args, self, copy_context() if context is None else context)
         # Append before waking: the wake-up must find the work already queued.
-        self._scheduler.ready.append(handle)
+        self._ready.append(handle)
         self._scheduler.wakeup.wake()
         return handle
 
@@ -307,9 +315,16 @@ class EventLoop(Networking, Processes):
         """Run `callback(*args)` after `delay` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        timer = self.call_at(self._scheduler._now() + delay, callback, *args, context=context)
         if self._debug:
+            timer = self.call_at(self._now() + delay, callback, *args, context=context)
             _trim_source_traceback(timer)
+            return timer
+        # call_at's non-debug path, inlined: timers are made by the hundred thousand.
+        when = self._now() + delay
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        timer = _TimerHandle(when, callback, args, self, copy_context() if context is None else context)
+        self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
 
     def call_at(
@@ -322,19 +337,20 @@ class EventLoop(Networking, Processes):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = events.TimerHandle(when, callback, args, self, context)
-        if self._debug:
+            timer = events.TimerHandle(when, callback, args, self, context)
             _trim_source_traceback(timer)
-        self._scheduler.timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
+        else:
+            timer = _TimerHandle(when, callback, args, self, copy_context() if context is None else context)
+        self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
         # Called by TimerHandle.cancel(): asyncio's private hook.
-        self._scheduler.timers.cancelled(handle)  # type: ignore[arg-type]
+        self._timers.cancelled(handle)  # type: ignore[arg-type]
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
-        return self._scheduler._now()
+        return self._now()
 
     # -- futures and tasks ---------------------------------------------------------------
 
