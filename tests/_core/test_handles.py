@@ -1,0 +1,52 @@
+"""The handles call_soon/call_later/call_at return: asyncio's classes in every
+observable way, on both loops, in and out of debug mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import re
+from typing import Any
+
+import pytest
+
+
+def noop() -> None:
+    pass
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_handles_look_like_asyncios(loop: asyncio.AbstractEventLoop, debug: bool) -> None:
+    loop.set_debug(debug)
+    soon = loop.call_soon(noop)
+    later = loop.call_later(10, noop)
+    at = loop.call_at(loop.time() + 10, noop)
+    assert isinstance(soon, asyncio.Handle) and not isinstance(soon, asyncio.TimerHandle)
+    assert isinstance(later, asyncio.TimerHandle) and isinstance(at, asyncio.TimerHandle)
+    assert type(soon).__name__ == "Handle" and type(later).__name__ == "TimerHandle"
+    assert re.match(r"<Handle noop\(\) at .*test_handles\.py:\d+", repr(soon))
+    assert re.match(r"<TimerHandle when=[0-9.]+ noop\(\) at ", repr(later))
+    assert later.when() > loop.time() and not later.cancelled()
+    assert (later < at or at < later or later.when() == at.when()) and hash(later) == hash(later.when())
+    # Debug mode records where each handle was made; normal mode records nothing.
+    assert bool(soon._source_traceback) is debug  # type: ignore[attr-defined]
+    assert bool(later._source_traceback) is debug  # type: ignore[attr-defined]
+    for handle in (soon, later, at):
+        handle.cancel()
+        assert handle.cancelled()
+    assert re.match(r"<TimerHandle cancelled when=", repr(later))
+    loop.run_until_complete(asyncio.sleep(0))
+
+
+def test_handle_context_is_copied_or_given(loop: asyncio.AbstractEventLoop) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
+    seen: list[Any] = []
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "given")
+    var.set("copied")
+    h1 = loop.call_soon(lambda: seen.append(var.get()))
+    h2 = loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+    var.set("changed after")
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == ["copied", "given"]
+    assert h2.get_context() is ctx and h1.get_context() is not ctx
