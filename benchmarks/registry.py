@@ -1,0 +1,110 @@
+"""The workloads: name, area, the function that runs it, its sizes and its unit.
+
+Role: the one list the harness plans from and ``--workloads`` selects in. A workload
+is identified by its name everywhere (table, JSON, the worker's command line); its
+``target`` is the ``module:function`` the worker imports, so the worker needs nothing
+else from here.
+
+Invariant owned here: names are unique and stable (the JSON of different runs can be
+compared by name), and every normal size is calibrated for a 0.2-1 s measurement on
+stock asyncio on the 2-core VM of docs/benchmarks.md (a loop 10x faster measures for
+less: the work is fixed, not the time); ``quick_n`` only has to exercise the code path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+AREAS: tuple[str, ...] = ("scheduling", "io", "other")
+_SCHED = "benchmarks.workloads.scheduling"
+_ECHO = "benchmarks.workloads.echo"
+_NETIO = "benchmarks.workloads.netio"
+_OTHER = "benchmarks.workloads.other"
+_MEMORY = "benchmarks.workloads.memory"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    area: str
+    #: ``module:function`` run by the worker as ``function(ctx, n, **params)``
+    target: str
+    #: the fixed amount of work of a normal measurement
+    n: int
+    #: the amount of work under ``--quick``
+    quick_n: int
+    unit: str = "ops/s"
+    #: memory workloads report bytes, where less is better
+    higher_is_better: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def size(self, quick: bool) -> int:
+        return self.quick_n if quick else self.n
+
+
+def _sched(name: str, n: int, quick_n: int = 1000) -> Workload:
+    return Workload(name, "scheduling", f"{_SCHED}:{name}", n, quick_n)
+
+
+def _echo_workloads() -> list[Workload]:
+    # Round trips per measurement by message size and client count; the per-byte cost
+    # dominates at 100 KiB, the per-message cost at 1 KiB.
+    counts = {(1, 1): 5_000, (10, 1): 4_000, (100, 1): 1_500, (1, 16): 6_000, (10, 16): 5_000, (100, 16): 2_500}
+    workloads = []
+    for family, api, kib, clients in itertools.product(("tcp", "unix"), ("protocol", "streams"), (1, 10, 100), (1, 16)):
+        params = {"family": family, "api": api, "size": kib * 1024, "clients": clients}
+        name = f"echo_{family}_{api}_{kib}k_x{clients}"
+        workloads.append(Workload(name, "io", f"{_ECHO}:echo", counts[kib, clients], 4 * clients, params=params))
+    return workloads
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    _sched("call_soon_chain", 100_000),
+    _sched("call_soon_fanout", 300_000, quick_n=2000),
+    _sched("call_soon_threadsafe", 80_000),
+    _sched("timers", 100_000),
+    _sched("idle_tick", 80_000),
+    _sched("sleep0_pingpong", 80_000),
+    _sched("create_task_gather", 50_000, quick_n=2000),
+    _sched("future_chain", 100_000),
+    _sched("queue", 150_000),
+    *_echo_workloads(),
+    Workload("sock_pingpong", "io", f"{_NETIO}:sock_pingpong", 4_000, 50),
+    Workload("udp_echo", "io", f"{_NETIO}:udp_echo", 5_000, 50, params={"size": 1024}),
+    Workload("http_keepalive", "io", f"{_NETIO}:http_keepalive", 6_000, 200),
+    Workload("sendfile", "io", f"{_NETIO}:sendfile", 512, 1, unit="MiB/s"),
+    Workload("run_in_executor", "other", f"{_OTHER}:run_in_executor", 3_000, 20),
+    Workload("getaddrinfo_numeric", "other", f"{_OTHER}:getaddrinfo_numeric", 6_000, 20),
+    Workload("subprocess_spawn", "other", f"{_OTHER}:subprocess_spawn", 250, 2),
+    Workload("subprocess_pipe", "other", f"{_OTHER}:subprocess_pipe", 96, 1, unit="MiB/s"),
+    Workload("loop_startup", "other", f"{_OTHER}:loop_startup", 3_000, 10),
+    Workload(
+        "memory_idle_task", "other", f"{_MEMORY}:memory_idle_task", 10_000, 100, unit="B/task", higher_is_better=False
+    ),
+    Workload(
+        "memory_idle_conn", "other", f"{_MEMORY}:memory_idle_conn", 500, 20, unit="B/conn", higher_is_better=False
+    ),
+)
+
+BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}
+assert len(BY_NAME) == len(WORKLOADS), "workload names must be unique"
+
+
+def select(patterns: Iterable[str], workloads: Iterable[Workload] = WORKLOADS) -> list[Workload]:
+    """The workloads matching any pattern (a name, an area, or a glob), in table order.
+
+    Raises:
+        ValueError: a pattern matches nothing (a typo must not silently run less).
+    """
+    pool = list(workloads)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matched = {w.name for w in pool if w.area == pattern or fnmatch.fnmatchcase(w.name, pattern)}
+        if not matched:
+            raise ValueError(f"no workload matches {pattern!r}; known: {', '.join(w.name for w in pool)}")
+        chosen |= matched
+    return [w for w in pool if w.name in chosen]
