@@ -27,6 +27,12 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+# LOOPLET_BENCH_INSTALLED=1: measure the installed looplet (a compiled wheel, say), not
+# the source tree the harness puts first on PYTHONPATH; this package stays importable.
+if os.environ.get("LOOPLET_BENCH_INSTALLED") == "1":
+    _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _REPO] + [_REPO]
+
 from benchmarks.workloads import base
 from benchmarks.workloads.base import Context, Measurement
 
