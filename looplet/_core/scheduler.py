@@ -86,9 +86,8 @@ class Scheduler:
         """Schedule a `TimerHandle`."""
         self.timers.push(handle)  # type: ignore[arg-type]
 
-    def _poll_timeout(self) -> float | None:
-        if self.ready or self.stopping:
-            return 0.0
+    def _idle_timeout(self) -> float | None:
+        # Nothing is ready: block until the next live timer, or indefinitely.
         deadline = self.timers.next_deadline()
         if deadline is None:
             return None
@@ -99,29 +98,34 @@ class Scheduler:
 
     def tick(self) -> None:
         """Run one iteration: poll, wake, fire due timers, run what is ready."""
-        timeout = self._poll_timeout()
+        ready = self.ready
         reactor = self.reactor
-        if timeout == 0.0 and reactor.watches_only(self._wakeup_fd):
-            # Work is ready and no fd but the wake-up fd is watched: a zero-timeout poll
-            # could only report other threads' wake-ups, whose work is queued already
-            # (they append before they wake). Skip the syscall; the wake-up fd stays
-            # readable, so the next blocking poll returns at once and drains it.
-            events = None
-        elif timeout != 0.0 and self.clock.virtual:
-            events = reactor.poll(0.0)
-            if not events:
-                if timeout is None:
-                    # No timer to jump to: only real I/O or another thread can wake us.
-                    events = reactor.poll(None)
-                else:
-                    # Nothing can happen before the next timer but the timer: jump to it.
-                    self.clock.advance_to(self._now() + timeout)
+        events = None
+        if ready or self.stopping:
+            # Work is ready: poll without blocking, unless no fd but the wake-up fd is
+            # watched. Then a poll could only report other threads' wake-ups, whose
+            # work is queued already (they append before they wake); the wake-up fd
+            # stays readable, so the next blocking poll returns at once and drains it.
+            if not reactor.watches_only(self._wakeup_fd):
+                events = reactor.poll(0.0)
         else:
-            events = reactor.poll(timeout)
+            timeout = self._idle_timeout()
+            if timeout != 0.0 and self.clock.virtual:
+                events = reactor.poll(0.0)
+                if not events:
+                    if timeout is None:
+                        # No timer to jump to: only real I/O or another thread can wake us.
+                        events = reactor.poll(None)
+                    else:
+                        # Nothing can happen before the next timer but the timer: jump to it.
+                        self.clock.advance_to(self._now() + timeout)
+            else:
+                events = reactor.poll(timeout)
         if events:
             reactor.dispatch(events)
-        ready = self.ready
-        self.timers.pop_due(self._now() + self.clock.resolution, ready)
+        timers = self.timers
+        if timers.heap:
+            timers.pop_due(self._now() + self.clock.resolution, ready)
 
         ntodo = len(ready)
         self.ticks += 1

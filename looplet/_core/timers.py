@@ -39,10 +39,12 @@ _CANCELLED_FRACTION: Final = 0.5
 class TimerQueue:
     """A min-heap of timer handles ordered by deadline, with lazy cancellation."""
 
-    __slots__ = ("_cancelled_count", "_heap", "_seq", "cancelled_total", "scheduled_total")
+    __slots__ = ("_cancelled_count", "_seq", "heap", "cancelled_total", "scheduled_total")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimerHandle]] = []
+        #: (deadline, sequence, handle) entries; the scheduler reads it only to skip an
+        #: empty queue without a call.
+        self.heap: list[tuple[float, int, TimerHandle]] = []
         self._seq: int = 0
         #: Cancelled handles still in the heap.
         self._cancelled_count: int = 0
@@ -51,13 +53,13 @@ class TimerQueue:
         self.cancelled_total: int = 0
 
     def __len__(self) -> int:
-        return len(self._heap) - self._cancelled_count
+        return len(self.heap) - self._cancelled_count
 
     def push(self, handle: TimerHandle) -> None:
         """Schedule `handle` at `handle.when()`."""
         handle._scheduled = True
         seq = self._seq = self._seq + 1
-        heapq.heappush(self._heap, (handle._when, seq, handle))
+        heapq.heappush(self.heap, (handle._when, seq, handle))
         self.scheduled_total += 1
 
     def cancelled(self, handle: TimerHandle) -> None:
@@ -65,14 +67,14 @@ class TimerQueue:
         if handle._scheduled:
             self._cancelled_count += 1
             self.cancelled_total += 1
-            heap = self._heap
+            heap = self.heap
             if len(heap) > _MIN_HEAP_FOR_COMPACTION and (self._cancelled_count > _CANCELLED_FRACTION * len(heap)):
                 # asyncio calls us before it sets handle._cancelled: drop it by identity.
                 self._compact(handle)
 
     def next_deadline(self) -> float | None:
         """The deadline of the earliest live timer, dropping cancelled ones from the top."""
-        heap = self._heap
+        heap = self.heap
         while heap:
             when, _, top = heap[0]
             if not top._cancelled:
@@ -84,7 +86,7 @@ class TimerQueue:
 
     def pop_due(self, end_time: float, ready: deque[object]) -> None:
         """Move every live timer due before `end_time` onto the run queue, in deadline order."""
-        heap = self._heap
+        heap = self.heap
         heappop = heapq.heappop
         while heap:
             # Due means "at or before end_time": a virtual clock jumps exactly onto a
@@ -100,19 +102,19 @@ class TimerQueue:
 
     def _compact(self, cancelling: TimerHandle) -> None:
         live = []
-        for entry in self._heap:
+        for entry in self.heap:
             handle = entry[2]
             if handle._cancelled or handle is cancelling:
                 handle._scheduled = False
             else:
                 live.append(entry)
         heapq.heapify(live)
-        self._heap = live
+        self.heap = live
         self._cancelled_count = 0
 
     def clear(self) -> None:
         """Drop every timer without running it (the loop is closing), as asyncio does."""
-        for entry in self._heap:
+        for entry in self.heap:
             entry[2]._scheduled = False
-        self._heap.clear()
+        self.heap.clear()
         self._cancelled_count = 0

@@ -79,14 +79,14 @@ def test_mass_cancellation_compacts_the_heap() -> None:
     for h in handles[:9_000]:
         h.cancel()
     # Compaction happens as cancellations pass half the heap: garbage stays bounded.
-    assert len(loop.timers._heap) <= 5_001 + 1_000
+    assert len(loop.timers.heap) <= 5_001 + 1_000
     assert len(loop.timers) == 1_000
     assert loop.timers.cancelled_total == 9_000
     ready: deque[object] = deque()
     loop.timers.pop_due(1e9, ready)
     run(ready)
     assert out == [float(i) for i in range(9_000, 10_000)]
-    assert len(loop.timers._heap) == 0
+    assert len(loop.timers.heap) == 0
 
 
 def test_cancel_after_fire_is_not_counted() -> None:
