@@ -39,7 +39,7 @@ _CANCELLED_FRACTION: Final = 0.5
 class TimerQueue:
     """A min-heap of timer handles ordered by deadline, with lazy cancellation."""
 
-    __slots__ = ("_cancelled_count", "_seq", "heap", "cancelled_total", "scheduled_total")
+    __slots__ = ("_cancelled_count", "_seq", "cancelled_total", "heap", "scheduled_total")
 
     def __init__(self) -> None:
         #: (deadline, sequence, handle) entries; the scheduler reads it only to skip an
