@@ -100,6 +100,9 @@ class EventLoop(Networking, Processes):
         self._ready = self._scheduler.ready
         self._timers = self._scheduler.timers
         self._now = self._scheduler._now
+        # asyncio's private hook, called by TimerHandle.cancel(): the timer queue's own
+        # method, bound here so a cancel costs no extra call.
+        self._timer_handle_cancelled = self._timers.cancelled
         wakeup = self._scheduler.wakeup
         self._scheduler.reactor.add(wakeup.fileno(), READ, events.Handle(wakeup.drain, (), self, None))
         self._closed = False
@@ -343,10 +346,6 @@ class EventLoop(Networking, Processes):
             timer = _TimerHandle(when, callback, args, self, copy_context() if context is None else context)
         self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
-
-    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
-        # Called by TimerHandle.cancel(): asyncio's private hook.
-        self._timers.cancelled(handle)  # type: ignore[arg-type]
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""

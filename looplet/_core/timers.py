@@ -3,8 +3,10 @@
 The invariant this module owns: a handle is in the heap exactly when its `_scheduled`
 flag is True (asyncio's `TimerHandle.cancel()` reads that flag to report back through
 `loop._timer_handle_cancelled`). Cancelling is lazy: the handle stays in the heap and is
-counted; when cancelled handles pass half of a heap of more than 100, the heap is
-rebuilt without them, so a million cancelled timers cost no memory for long.
+counted; at the next tick (`pop_due`), if cancelled handles are more than half of a
+heap of more than 100, the heap is rebuilt without them, so a million cancelled timers
+cost no memory for long. Not at the cancel itself: a loop that cancels 90% of 100,000
+timers in one go would rebuild the heap again and again as it crossed each half.
 
 The heap holds `(deadline, sequence, handle)` entries, not the handles themselves:
 tuples of floats and ints compare in C, where `TimerHandle.__lt__` is a Python call
@@ -67,10 +69,6 @@ class TimerQueue:
         if handle._scheduled:
             self._cancelled_count += 1
             self.cancelled_total += 1
-            heap = self.heap
-            if len(heap) > _MIN_HEAP_FOR_COMPACTION and (self._cancelled_count > _CANCELLED_FRACTION * len(heap)):
-                # asyncio calls us before it sets handle._cancelled: drop it by identity.
-                self._compact(handle)
 
     def next_deadline(self) -> float | None:
         """The deadline of the earliest live timer, dropping cancelled ones from the top."""
@@ -85,7 +83,12 @@ class TimerQueue:
         return None
 
     def pop_due(self, end_time: float, ready: deque[object]) -> None:
-        """Move every live timer due before `end_time` onto the run queue, in deadline order."""
+        """Move every live timer due before `end_time` onto the run queue, in deadline order.
+
+        Called once a tick: first drops the cancelled handles if they are most of the heap.
+        """
+        if self._cancelled_count > _CANCELLED_FRACTION * len(self.heap) and len(self.heap) > _MIN_HEAP_FOR_COMPACTION:
+            self._compact()
         heap = self.heap
         heappop = heapq.heappop
         while heap:
@@ -100,11 +103,11 @@ class TimerQueue:
             else:
                 ready.append(top)
 
-    def _compact(self, cancelling: TimerHandle) -> None:
+    def _compact(self) -> None:
         live = []
         for entry in self.heap:
             handle = entry[2]
-            if handle._cancelled or handle is cancelling:
+            if handle._cancelled:
                 handle._scheduled = False
             else:
                 live.append(entry)
