@@ -13,18 +13,36 @@ contract and is kept.
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from asyncio import Handle
+from asyncio import Handle, format_helpers
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 from looplet._core.clock import Clock
+from looplet._core.handles import Handle as LeanHandle
+from looplet._core.handles import TimerHandle as LeanTimerHandle
 from looplet._core.timers import TimerQueue
 from looplet._core.waker import ThreadWakeup
 from looplet.reactor import Reactor, pick_reactor
 from looplet.reactor.base import MAX_POLL_TIMEOUT
 
 logger: Final = logging.getLogger("asyncio")
+
+# 3.13's Handle._run formats the callback with the loop's debug flag; 3.11/3.12 without.
+_FORMAT_WITH_DEBUG: Final = sys.version_info >= (3, 13)
+
+
+def _report_callback_error(handle: Any, exc: BaseException) -> None:
+    # What asyncio's Handle._run reports when its callback raises, word for word.
+    if _FORMAT_WITH_DEBUG:
+        cb = format_helpers._format_callback_source(handle._callback, handle._args, debug=handle._loop.get_debug())  # type: ignore[call-arg]  # 3.13+
+    else:
+        cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    context: dict[str, Any] = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
 
 
 def _format_handle(handle: object) -> str:
@@ -135,10 +153,22 @@ class Scheduler:
             self._run_debug(ntodo)
             return
         for _ in range(ntodo):
-            handle = popleft()
-            if handle._cancelled:  # type: ignore[attr-defined]
+            handle: Any = popleft()
+            if handle._cancelled:
                 continue
-            handle._run()  # type: ignore[attr-defined]
+            kind = type(handle)
+            if kind is LeanHandle or kind is LeanTimerHandle:
+                # asyncio's Handle._run, inlined for the handles looplet made itself:
+                # one Python frame less per callback. Others (wakers, debug-mode and
+                # foreign handles) run their own _run().
+                try:
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    _report_callback_error(handle, exc)
+            else:
+                handle._run()
 
     def _run_debug(self, ntodo: int) -> None:
         popleft = self.ready.popleft
