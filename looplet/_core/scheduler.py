@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from asyncio import Handle, format_helpers
+from asyncio import Handle, TimerHandle, format_helpers
 from collections import deque
 from typing import Any, Final
 
@@ -23,11 +23,14 @@ from looplet._core.clock import Clock
 from looplet._core.handles import Handle as LeanHandle
 from looplet._core.handles import TimerHandle as LeanTimerHandle
 from looplet._core.timers import TimerQueue
-from looplet._core.waker import ThreadWakeup
+from looplet._core.waker import ThreadWakeup, Waker
 from looplet.reactor import Reactor, pick_reactor
 from looplet.reactor.base import MAX_POLL_TIMEOUT
 
 logger: Final = logging.getLogger("asyncio")
+
+# Handle classes whose _run() is asyncio's Handle._run, which tick() runs inline.
+_PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, LeanHandle, LeanTimerHandle})
 
 # 3.13's Handle._run formats the callback with the loop's debug flag; 3.11/3.12 without.
 _FORMAT_WITH_DEBUG: Final = sys.version_info >= (3, 13)
@@ -157,10 +160,16 @@ class Scheduler:
             if handle._cancelled:
                 continue
             kind = type(handle)
-            if kind is LeanHandle or kind is LeanTimerHandle:
-                # asyncio's Handle._run, inlined for the handles looplet made itself:
-                # one Python frame less per callback. Others (wakers, debug-mode and
-                # foreign handles) run their own _run().
+            if kind is Waker:
+                # Waker._run, inlined: readiness runs the waker's handle.
+                handle._queued = False
+                handle = handle._handle
+                if handle._cancelled:
+                    continue
+                kind = type(handle)
+            if kind in _PLAIN_HANDLES:
+                # asyncio's Handle._run, inlined for handles whose _run is asyncio's own:
+                # a Python frame less per callback. Anything else runs its own _run().
                 try:
                     handle._context.run(handle._callback, *handle._args)
                 except (SystemExit, KeyboardInterrupt):
