@@ -365,7 +365,8 @@ class EventLoop(Networking, Processes):
         context: Context | None = None,
     ) -> tasks.Task[T]:
         """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
-        self._check_closed()
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         if self._task_factory is None:
             task = tasks.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
             if self._debug:
@@ -433,8 +434,12 @@ class EventLoop(Networking, Processes):
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
     def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> events.Handle:
-        self._check_closed()
-        handle = events.Handle(callback, args, self, None)
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            handle = events.Handle(callback, args, self, None)
+        else:
+            handle = _Handle(callback, args, self, copy_context())
         old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
         if old is not None:
             old.cancel()
