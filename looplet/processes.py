@@ -91,17 +91,7 @@ class Processes(events.AbstractEventLoop):
         Raises:
             ValueError: `pipe` is a regular file or anything else that cannot be polled.
         """
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = ReadPipeTransport(self._loop_self(), pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        if self._debug:
-            logger.debug("Read pipe %r connected: (%r, %r)", pipe.fileno(), transport, protocol)
-        return transport, protocol
+        return await self._connect_pipe(ReadPipeTransport, "Read", protocol_factory, pipe)
 
     async def connect_write_pipe(self, protocol_factory: Callable[[], Any], pipe: Any) -> tuple[Any, Any]:
         """Write to `pipe` (a pipe, FIFO, character device or socket file object) through a protocol.
@@ -109,16 +99,21 @@ class Processes(events.AbstractEventLoop):
         Raises:
             ValueError: `pipe` is a regular file or anything else that cannot be polled.
         """
+        return await self._connect_pipe(WritePipeTransport, "Write", protocol_factory, pipe)
+
+    async def _connect_pipe(
+        self, transport_class: Any, label: str, protocol_factory: Callable[[], Any], pipe: Any
+    ) -> tuple[Any, Any]:
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = WritePipeTransport(self._loop_self(), pipe, protocol, waiter)
+        transport = transport_class(self._loop_self(), pipe, protocol, waiter)
         try:
             await waiter
         except BaseException:
             transport.close()
             raise
         if self._debug:
-            logger.debug("Write pipe %r connected: (%r, %r)", pipe.fileno(), transport, protocol)
+            logger.debug("%s pipe %r connected: (%r, %r)", label, pipe.fileno(), transport, protocol)
         return transport, protocol
 
     # -- subprocesses ------------------------------------------------------------------

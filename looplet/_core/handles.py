@@ -36,6 +36,7 @@ class TimerHandle(events.TimerHandle):
     __slots__ = ()
 
     def __init__(self, when: float, callback: Any, args: Any, loop: Any, context: Context) -> None:
+        # Handle.__init__'s stores repeated, not called: a call is what this class saves.
         self._context = context
         self._loop = loop
         self._callback = callback
