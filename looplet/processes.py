@@ -159,16 +159,9 @@ class Processes(events.AbstractEventLoop):
         if not shell:
             raise ValueError("shell must be True")
         _check_buffering_and_encoding(bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            # Not the command itself: it may hold a password, or be long.
-            debug_log = f"run shell command {cmd!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs)
-        if self._debug and debug_log is not None:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
+        return await self._start_subprocess(
+            protocol_factory, cmd, True, f"run shell command {cmd!r}", stdin, stdout, stderr, bufsize, kwargs
+        )
 
     async def subprocess_exec(  # type: ignore[override]
         self,
@@ -195,16 +188,38 @@ class Processes(events.AbstractEventLoop):
         if shell:
             raise ValueError("shell must be False")
         _check_buffering_and_encoding(bufsize, text, encoding, errors)
-        popen_args = (program, *args)
+        return await self._start_subprocess(
+            protocol_factory,
+            (program, *args),
+            False,
+            f"execute program {program!r}",
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            kwargs,
+        )
+
+    async def _start_subprocess(
+        self,
+        protocol_factory: Callable[[], Any],
+        args: Any,
+        shell: bool,
+        debug_log: str,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[Any, Any]:
+        # What subprocess_shell and subprocess_exec share once their arguments are checked.
         protocol = protocol_factory()
-        debug_log = None
         if self._debug:
-            debug_log = f"execute program {program!r}"
             self._log_subprocess(debug_log, stdin, stdout, stderr)
         transport = await self._make_subprocess_transport(
-            protocol, popen_args, False, stdin, stdout, stderr, bufsize, **kwargs
+            protocol, args, shell, stdin, stdout, stderr, bufsize, **kwargs
         )
-        if self._debug and debug_log is not None:
+        if self._debug:
             logger.info("%s: %r", debug_log, transport)
         return transport, protocol
 

@@ -99,14 +99,6 @@ class Scheduler:
         self.ticks: int = 0
         self.callbacks_run: int = 0
 
-    def time(self) -> float:
-        """The loop's clock."""
-        return self._now()
-
-    def call_at(self, handle: Handle) -> None:
-        """Schedule a `TimerHandle`."""
-        self.timers.push(handle)  # type: ignore[arg-type]
-
     def _idle_timeout(self) -> float | None:
         # Nothing is ready: block until the next live timer, or indefinitely.
         deadline = self.timers.next_deadline()
