@@ -29,8 +29,8 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet import errors, sockio
 from looplet._core.clock import Clock
-from looplet._core.handles import Handle as _Handle
-from looplet._core.handles import TimerHandle as _TimerHandle
+from looplet._core.handles import new_handle as _new_handle
+from looplet._core.handles import new_timer_handle as _new_timer_handle
 from looplet._core.scheduler import Scheduler
 from looplet.children import ChildWatcher
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
@@ -288,7 +288,7 @@ class EventLoop(Networking, Processes):
             handle = events.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
         else:
-            handle = _Handle(callback, args, self, copy_context() if context is None else context)
+            handle = _new_handle(callback, args, self, copy_context() if context is None else context)
         self._ready.append(handle)
         return handle
 
@@ -302,7 +302,7 @@ class EventLoop(Networking, Processes):
             handle = events.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
         else:
-            handle = _Handle(callback, args, self, copy_context() if context is None else context)
+            handle = _new_handle(callback, args, self, copy_context() if context is None else context)
         # Append before waking: the wake-up must find the work already queued.
         self._ready.append(handle)
         self._scheduler.wakeup.wake()
@@ -326,7 +326,7 @@ class EventLoop(Networking, Processes):
         when = self._now() + delay
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        timer = _TimerHandle(when, callback, args, self, copy_context() if context is None else context)
+        timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
         self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
 
@@ -343,7 +343,7 @@ class EventLoop(Networking, Processes):
             timer = events.TimerHandle(when, callback, args, self, context)
             _trim_source_traceback(timer)
         else:
-            timer = _TimerHandle(when, callback, args, self, copy_context() if context is None else context)
+            timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
         self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
         return timer
 
@@ -439,7 +439,7 @@ class EventLoop(Networking, Processes):
         if self._debug:
             handle = events.Handle(callback, args, self, None)
         else:
-            handle = _Handle(callback, args, self, copy_context())
+            handle = _new_handle(callback, args, self, copy_context())
         old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
         if old is not None:
             old.cancel()
