@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for loop in loops:
             try:
                 cells.append(f"{per_op(count(loop, workload, n), count(loop, workload, 2 * n), n):12.0f}")
-            except Exception as exc:  # noqa: BLE001  # one cell's failure is reported, not fatal
+            except Exception as exc:  # one cell's failure is reported, not fatal
                 failed = True
                 cells.append(f"{'FAILED':>12}")
                 print(f"{workload.name} on {loop}: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ _ECHO = "benchmarks.workloads.echo"
 _NETIO = "benchmarks.workloads.netio"
 _OTHER = "benchmarks.workloads.other"
 _MEMORY = "benchmarks.workloads.memory"
+_TOOLS = "benchmarks.workloads.tools:with_tool"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,23 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("subprocess_spawn", "other", f"{_OTHER}:subprocess_spawn", 250, 2),
     Workload("subprocess_pipe", "other", f"{_OTHER}:subprocess_pipe", 96, 1, unit="MiB/s"),
     Workload("loop_startup", "other", f"{_OTHER}:loop_startup", 3_000, 10),
+    # The same work with looplet's tools on; the plain rows above are the tools off.
+    *(
+        Workload(f"{base}+{tool}", area, _TOOLS, n, quick_n, params={"tool": tool, "inner": inner, **params})
+        for base, area, inner, n, quick_n, params in (
+            ("call_soon_chain", "scheduling", f"{_SCHED}:call_soon_chain", 100_000, 1000, {}),
+            ("sleep0_pingpong", "scheduling", f"{_SCHED}:sleep0_pingpong", 80_000, 1000, {}),
+            (
+                "echo_tcp_protocol_1k_x1",
+                "io",
+                f"{_ECHO}:echo",
+                5_000,
+                4,
+                {"family": "tcp", "api": "protocol", "size": 1024, "clients": 1},
+            ),
+        )
+        for tool in ("timing", "trace")
+    ),
     Workload(
         "memory_idle_task", "other", f"{_MEMORY}:memory_idle_task", 10_000, 100, unit="B/task", higher_is_better=False
     ),

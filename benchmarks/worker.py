@@ -98,6 +98,9 @@ def measure(loop: str, target: str, n: int, params: dict[str, Any], quick: bool)
             "loop_errors": ctx.loop_errors,
             "loop_version": loop_version(loop, module),
         }
+    except base.Unsupported as exc:
+        # The workload measures a feature this loop does not have (looplet's tools).
+        return {"status": UNSUPPORTED, "error": describe(exc), "loop_classes": sorted(ctx.loop_classes) if ctx else []}
     except NotImplementedError as exc:
         if not _raised_by_abstract_loop(exc):
             raise

@@ -14,11 +14,23 @@ from __future__ import annotations
 from looplet._core import scheduler as _scheduler
 from looplet._core.clock import Clock
 from looplet.loop import EventLoop
+from looplet.observe import LagHistogram, Statistics, trace
 from looplet.policy import EventLoopPolicy, install
 from looplet.runner import new_event_loop, run
 
 #: True when the hot modules (scheduler, timers, wakers, reactor) run compiled by mypyc.
 COMPILED: bool = not _scheduler.__file__.endswith(".py")
 
-__all__ = ["COMPILED", "Clock", "EventLoop", "EventLoopPolicy", "install", "new_event_loop", "run"]
+__all__ = [
+    "COMPILED",
+    "Clock",
+    "EventLoop",
+    "EventLoopPolicy",
+    "LagHistogram",
+    "Statistics",
+    "install",
+    "new_event_loop",
+    "run",
+    "trace",
+]
 __version__ = "0.1.0"

@@ -35,6 +35,7 @@ from looplet._core.scheduler import Scheduler
 from looplet.children import ChildWatcher
 from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.net import Networking
+from looplet.observe import Observing
 from looplet.processes import Processes
 from looplet.reactor import READ, WRITE
 from looplet.signals import SignalHandlers
@@ -83,7 +84,7 @@ def _fd_of(fileobj: Any) -> int:
     return fd
 
 
-class EventLoop(Networking, Processes):
+class EventLoop(Networking, Processes, Observing):
     """An asyncio event loop on looplet's reactor, wakers and run queue.
 
     Args:
@@ -91,9 +92,13 @@ class EventLoop(Networking, Processes):
             loop jump over idle time instead of sleeping.
         reactor: "epoll", "kqueue" or "poll"; by default `$LOOPLET_REACTOR`, else the
             best the platform has.
+        shuffle_seed: run each tick's ready work in an order shuffled by this seed
+            (see `set_shuffle`); None, the default, keeps asyncio's FIFO order.
     """
 
-    def __init__(self, *, clock: Clock | None = None, reactor: str | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, reactor: str | None = None, shuffle_seed: int | None = None
+    ) -> None:
         self._debug = False
         self._scheduler = Scheduler(clock, reactor)
         # The scheduler's run queue, timer heap and clock, bound here for call_soon & co.
@@ -120,6 +125,7 @@ class EventLoop(Networking, Processes):
         self._old_agen_hooks: Any = None
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
+        self._init_observing(shuffle_seed)
         self.set_debug(_debug_mode_from_environment())
 
     def __repr__(self) -> str:
@@ -208,6 +214,7 @@ class EventLoop(Networking, Processes):
             self._child_watcher.close()
         self._scheduler.close()
         self._executors.close()
+        self._close_observing()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if not getattr(self, "_closed", True):
@@ -350,6 +357,23 @@ class EventLoop(Networking, Processes):
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
         return self._now()
+
+    def get_clock(self) -> Clock:
+        """The clock `time()` reads (looplet's own; not part of asyncio's loop API)."""
+        return self._scheduler.clock
+
+    def set_clock(self, clock: Clock) -> None:
+        """Read time from `clock` from now on (looplet's own; not in asyncio's loop API).
+
+        Timers keep their deadlines, which are loop times: give a virtual clock the
+        current `time()` as its start (`VirtualClock(start=loop.time())`) and pending
+        timers fire when they would have. Raises `TypeError` for anything not a
+        `looplet.Clock`.
+        """
+        if not isinstance(clock, Clock):
+            raise TypeError(f"clock must be a looplet.Clock, not {type(clock).__name__}")
+        self._scheduler.set_clock(clock)
+        self._now = self._scheduler._now
 
     # -- futures and tasks ---------------------------------------------------------------
 
@@ -551,7 +575,7 @@ class EventLoop(Networking, Processes):
     def set_debug(self, enabled: bool) -> None:
         """Turn asyncio debug mode on or off (slow callbacks, thread checks, origins)."""
         self._debug = enabled
-        self._scheduler.debug = bool(enabled)
+        self._scheduler.observe(debug=bool(enabled))
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 

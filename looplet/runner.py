@@ -17,11 +17,13 @@ from looplet._core.clock import Clock
 T = TypeVar("T")
 
 
-def new_event_loop(*, clock: Clock | None = None, reactor: str | None = None) -> asyncio.AbstractEventLoop:
+def new_event_loop(
+    *, clock: Clock | None = None, reactor: str | None = None, shuffle_seed: int | None = None
+) -> asyncio.AbstractEventLoop:
     """Create a new looplet event loop (see `looplet.EventLoop` for the arguments)."""
     from looplet.loop import EventLoop
 
-    return EventLoop(clock=clock, reactor=reactor)  # type: ignore[abstract]  # transports: issues 4, 5
+    return EventLoop(clock=clock, reactor=reactor, shuffle_seed=shuffle_seed)  # type: ignore[abstract]  # transports: issues 4, 5
 
 
 def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:

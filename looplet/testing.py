@@ -55,8 +55,19 @@ class VirtualClock(Clock):
         self._now += seconds
 
 
-def run(main: Coroutine[Any, Any, T], *, clock: Clock | None = None, debug: bool | None = None) -> T:
-    """Run `main` on a new looplet loop driven by `clock` (a fresh VirtualClock by default)."""
+def run(
+    main: Coroutine[Any, Any, T],
+    *,
+    clock: Clock | None = None,
+    debug: bool | None = None,
+    shuffle_seed: int | None = None,
+) -> T:
+    """Run `main` on a new looplet loop driven by `clock` (a fresh VirtualClock by default).
+
+    With the virtual clock and no I/O from outside the program, a run is deterministic:
+    the same ready work in the same order, run after run. `shuffle_seed` shuffles each
+    tick's ready work by that seed instead of keeping FIFO order (see `EventLoop.set_shuffle`).
+    """
     import asyncio
 
     from looplet.loop import EventLoop
@@ -64,7 +75,7 @@ def run(main: Coroutine[Any, Any, T], *, clock: Clock | None = None, debug: bool
     the_clock = clock if clock is not None else VirtualClock()
 
     def factory() -> asyncio.AbstractEventLoop:
-        return EventLoop(clock=the_clock)  # type: ignore[abstract]  # transports: issues 4, 5
+        return EventLoop(clock=the_clock, shuffle_seed=shuffle_seed)  # type: ignore[abstract]  # transports: issues 4, 5
 
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)

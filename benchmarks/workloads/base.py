@@ -31,6 +31,10 @@ _STDERR_TAIL = 3000
 CLIENT_CPUS: set[int] | None = None
 
 
+class Unsupported(Exception):
+    """The loop under test lacks what the workload measures: its cell says so, not FAILED."""
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One workload's result: ``value`` in the registry's unit, plus how it was got."""

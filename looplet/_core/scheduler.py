@@ -17,6 +17,7 @@ import sys
 import time
 from asyncio import Handle, TimerHandle, format_helpers
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from looplet._core.clock import Clock
@@ -28,6 +29,11 @@ from looplet.reactor import Reactor, pick_reactor
 from looplet.reactor.base import MAX_POLL_TIMEOUT
 
 logger: Final = logging.getLogger("asyncio")
+
+_perf: Final = time.perf_counter
+
+# observe()'s "leave it as it is".
+_KEEP: Final = object()
 
 # Handle classes whose _run() is asyncio's Handle._run, which tick() runs inline.
 _PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, LeanHandle, LeanTimerHandle})
@@ -64,12 +70,17 @@ class Scheduler:
     __slots__ = (
         "_now",
         "_wakeup_fd",
+        "blocked",
         "callbacks_run",
         "clock",
         "current_handle",
         "debug",
+        "observed",
+        "observer",
+        "polls",
         "reactor",
         "ready",
+        "shuffle",
         "slow_callback_duration",
         "stopping",
         "ticks",
@@ -81,9 +92,9 @@ class Scheduler:
         #: The run queue: `Handle`s and `Waker`s, run in FIFO order by tick().
         self.ready: deque[object] = deque()
         self.timers: TimerQueue = TimerQueue()
-        self.clock: Clock = clock if clock is not None else Clock()
-        # The real clock's time() is a Python frame around time.monotonic; skip it.
-        self._now = time.monotonic if type(self.clock) is Clock else self.clock.time
+        self.clock: Clock = Clock()
+        self._now: Callable[[], float] = time.monotonic
+        self.set_clock(clock if clock is not None else self.clock)
         self.reactor: Reactor = pick_reactor(self.ready, reactor)
         #: Other threads' way in; the loop registers its drain() as a reader.
         self.wakeup: ThreadWakeup = ThreadWakeup()
@@ -98,6 +109,19 @@ class Scheduler:
         #: Counters read by statistics(); plain ints so the hot path pays an add.
         self.ticks: int = 0
         self.callbacks_run: int = 0
+        #: Reactor polls, and seconds spent in the ones that could block.
+        self.polls: int = 0
+        self.blocked: float = 0.0
+        #: Tools on the slow path (see observe()); `observed` is True when any is on.
+        self.observer: Any = None
+        self.shuffle: Any = None
+        self.observed: bool = False
+
+    def set_clock(self, clock: Clock) -> None:
+        """Take time from `clock` from now on (timer deadlines are kept as they are)."""
+        self.clock = clock
+        # The real clock's time() is a Python frame around time.monotonic; skip it.
+        self._now = time.monotonic if type(clock) is Clock else clock.time
 
     def _idle_timeout(self) -> float | None:
         # Nothing is ready: block until the next live timer, or indefinitely.
@@ -114,26 +138,35 @@ class Scheduler:
         ready = self.ready
         reactor = self.reactor
         events = None
+        t_poll = 0.0
         if ready or self.stopping:
             # Work is ready: poll without blocking, unless no fd but the wake-up fd is
             # watched. Then a poll could only report other threads' wake-ups, whose
             # work is queued already (they append before they wake); the wake-up fd
             # stays readable, so the next blocking poll returns at once and drains it.
             if not reactor.watches_only(self._wakeup_fd):
+                self.polls += 1
                 events = reactor.poll(0.0)
         else:
             timeout = self._idle_timeout()
+            self.polls += 1
             if timeout != 0.0 and self.clock.virtual:
                 events = reactor.poll(0.0)
                 if not events:
                     if timeout is None:
                         # No timer to jump to: only real I/O or another thread can wake us.
+                        self.polls += 1
+                        t_poll = _perf()
                         events = reactor.poll(None)
+                        self.blocked += _perf() - t_poll
                     else:
                         # Nothing can happen before the next timer but the timer: jump to it.
                         self.clock.advance_to(self._now() + timeout)
             else:
+                # Only a poll that may block is timed: two clock reads next to a sleep.
+                t_poll = _perf()
                 events = reactor.poll(timeout)
+                self.blocked += _perf() - t_poll
         if events:
             reactor.dispatch(events)
         timers = self.timers
@@ -143,13 +176,14 @@ class Scheduler:
         ntodo = len(ready)
         self.ticks += 1
         self.callbacks_run += ntodo
-        popleft = ready.popleft
-        if self.debug:
-            self._run_debug(ntodo)
+        if self.observed:
+            self._run_observed(ntodo, events, t_poll)
             return
+        popleft = ready.popleft
         for _ in range(ntodo):
             handle: Any = popleft()
             if handle._cancelled:
+                self.callbacks_run -= 1
                 continue
             kind = type(handle)
             if kind is Waker:
@@ -157,6 +191,7 @@ class Scheduler:
                 handle._queued = False
                 handle = handle._handle
                 if handle._cancelled:
+                    self.callbacks_run -= 1
                     continue
                 kind = type(handle)
             if kind in _PLAIN_HANDLES:
@@ -171,22 +206,68 @@ class Scheduler:
             else:
                 handle._run()
 
-    def _run_debug(self, ntodo: int) -> None:
+    def observe(self, *, debug: bool | None = None, observer: Any = _KEEP, shuffle: Any = _KEEP) -> None:
+        """Change what the slow path does; the fast path runs when none of it is on.
+
+        `debug`: asyncio's debug mode (slow-callback warnings, `current_handle`).
+        `observer`: an object with `step(handle, start, duration, lag)` and
+        `polled(events, start, blocked, reactor)`, or None (see looplet/_core/observer.py).
+        `shuffle`: a `random.Random` that shuffles each tick's batch, or None.
+        """
+        if debug is not None:
+            self.debug = debug
+        if observer is not _KEEP:
+            self.observer = observer
+        if shuffle is not _KEEP:
+            self.shuffle = shuffle
+        self.observed = self.debug or self.observer is not None or self.shuffle is not None
+
+    def _run_observed(self, ntodo: int, events: list[tuple[int, int]] | None, t_poll: float) -> None:
+        # The tick's second half with everything a tool may want: debug mode's timing
+        # and slow-callback warnings, the observer's per-step record, the shuffle.
+        observer = self.observer
+        if observer is not None and events is not None:
+            # (None: this tick did not poll; see tick().)
+            observer.polled(events, t_poll, self.reactor)
         popleft = self.ready.popleft
+        if self.shuffle is not None:
+            batch: list[Any] = [popleft() for _ in range(ntodo)]
+            self.shuffle.shuffle(batch)
+            popleft = iter(batch).__next__
+        debug = self.debug
         now = self._now
         for _ in range(ntodo):
-            handle = popleft()
-            if handle._cancelled:  # type: ignore[attr-defined]
+            handle: Any = popleft()
+            if handle._cancelled:
+                self.callbacks_run -= 1
                 continue
+            inner = handle
+            if type(handle) is Waker:
+                inner = handle._handle
+                if inner._cancelled:
+                    handle._queued = False
+                    self.callbacks_run -= 1
+                    continue
+            lag = None
+            if observer is not None and isinstance(inner, TimerHandle):
+                lag = now() - inner.when()
+            t_loop = 0.0
             try:
-                self.current_handle = handle
-                t0 = now()
-                handle._run()  # type: ignore[attr-defined]
-                dt = now() - t0
-                if dt >= self.slow_callback_duration:
-                    logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+                if debug:
+                    # Debug mode times callbacks on the loop's clock, as asyncio does.
+                    self.current_handle = handle
+                    t_loop = now()
+                t0 = _perf()
+                handle._run()
+                dt = _perf() - t0
             finally:
                 self.current_handle = None
+            if debug:
+                slow = now() - t_loop
+                if slow >= self.slow_callback_duration:
+                    logger.warning("Executing %s took %.3f seconds", _format_handle(handle), slow)
+            if observer is not None:
+                observer.step(inner, t0, dt, lag)
 
     def close(self) -> None:
         """Drop queued work and timers; close the reactor and the wake-up fd."""

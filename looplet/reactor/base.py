@@ -71,6 +71,9 @@ class Reactor:
         self.read_bits: int = READ
         self.write_bits: int = WRITE
         self.closed: bool = False
+        #: Wakes dispatched, and those that found their waker already queued.
+        self.wakes: int = 0
+        self.coalesced_wakes: int = 0
 
     # -- the OS calls, one set per backend -------------------------------------------
 
@@ -221,12 +224,16 @@ class Reactor:
             unwanted = False
             if ev & rbits:
                 if src.reader is not None:
-                    src.reader.wake()
+                    self.wakes += 1
+                    if not src.reader.wake():
+                        self.coalesced_wakes += 1
                 else:
                     unwanted = True
             if ev & wbits:
                 if src.writer is not None:
-                    src.writer.wake()
+                    self.wakes += 1
+                    if not src.writer.wake():
+                        self.coalesced_wakes += 1
                 else:
                     unwanted = True
             if unwanted:

@@ -1,0 +1,259 @@
+"""Seeing and steering the loop: `statistics()`, timings, the trace, the seeded shuffle.
+
+Role: the loop's looplet-only API for tools (the `Observing` mixin of `EventLoop`),
+`looplet.trace()`, and the frozen `Statistics` it reports. The counters behind
+`statistics()` live where the work happens (the scheduler counts ticks, callbacks
+and polls, the reactor wakes, the timer queue timers) as plain integer adds;
+everything that needs a clock read per callback (time in callbacks, the slowest
+callbacks, loop lag, the trace) is off until asked for, and then runs on the
+scheduler's observed path (`looplet/_core/observer.py`).
+
+The invariant owned here: turning a tool off restores the fast path exactly; a
+trace is written once, when its `with` block ends (or, for `LOOPLET_TRACE`, when
+its loop closes), and is valid trace-event JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from looplet._core.observer import LAG_BOUNDS, Observer, Tracer
+
+if TYPE_CHECKING:
+    from looplet._core.scheduler import Scheduler
+
+#: Tracers of `with looplet.trace(...)` blocks entered outside a loop, and the loops
+#: made inside them that they record.
+_pending_tracers: dict[Tracer, weakref.WeakSet[Observing]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class LagHistogram:
+    """How late timers ran: counts per bucket of `bounds` (seconds), plus one over the last."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    max: float
+    mean: float
+
+    @property
+    def count(self) -> int:
+        """Timers measured."""
+        return sum(self.counts)
+
+    def percentile(self, p: float) -> float:
+        """An upper bound of the `p`th percentile of lag (the bucket edge it falls under).
+
+        Raises:
+            ValueError: `p` is not within 0..100.
+        """
+        if not 0 <= p <= 100:
+            raise ValueError(f"percentile must be within 0..100, not {p!r}")
+        total = self.count
+        if not total:
+            return 0.0
+        rank = p / 100 * total
+        seen = 0
+        for bound, n in zip(self.bounds, self.counts, strict=False):
+            seen += n
+            if seen >= rank and n:
+                return min(bound, self.max)
+        return self.max
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """A snapshot of what a looplet loop has done since it was made.
+
+    The counters are always kept. `busy_seconds`, `slowest_callbacks` and `lag` are
+    kept only while timing is on (`loop.enable_timing()`); otherwise they are 0, ()
+    and None.
+    """
+
+    #: Loop iterations: a poll, the wakes, due timers, the run of what was ready.
+    ticks: int
+    #: Callbacks and task steps run (cancelled handles skipped are not counted).
+    callbacks_run: int
+    #: Readiness wakes of fd wakers, and those coalesced (the waker was queued already).
+    wakes: int
+    coalesced_wakes: int
+    #: Reactor polls, and the seconds spent in those that could block.
+    polls: int
+    blocked_seconds: float
+    #: Timers (call_later / call_at) made, cancelled while scheduled, and still pending.
+    timers_scheduled: int
+    timers_cancelled: int
+    timers_pending: int
+    #: fds with a reader or writer now, the loop's own wake-up fd included.
+    registered_fds: int
+    #: Tasks of this loop not yet done.
+    tasks_alive: int
+    #: Timing: whether the next three fields are being kept.
+    timing: bool
+    busy_seconds: float
+    #: (name, seconds) of the slowest steps seen, slowest first.
+    slowest_callbacks: tuple[tuple[str, float], ...]
+    lag: LagHistogram | None
+
+
+class Observing:
+    """The tools half of `EventLoop`: statistics, timings, tracing, the shuffle."""
+
+    _scheduler: Scheduler
+    _observer: Observer | None
+
+    def _init_observing(self, shuffle_seed: int | None) -> None:
+        self._observer = None
+        self._tracers: list[Tracer] = []
+        self._timing = False
+        if shuffle_seed is not None:
+            self.set_shuffle(shuffle_seed)
+        for tracer, loops in _pending_tracers.items():
+            # The block did not know the loop's clock: stamp as this loop's clock says.
+            tracer.bind(self._scheduler._now, self._scheduler.clock.virtual)
+            loops.add(self)
+            self._attach_tracer(tracer)
+        path = os.environ.get("LOOPLET_TRACE")
+        if path:
+            self._env_trace: tuple[str, Tracer] | None = (path, self._new_tracer())
+            self._attach_tracer(self._env_trace[1])
+        else:
+            self._env_trace = None
+
+    def _new_tracer(self) -> Tracer:
+        return Tracer(self._scheduler._now, self._scheduler.clock.virtual)
+
+    def _close_observing(self) -> None:
+        if self._env_trace is not None:
+            path, tracer = self._env_trace
+            self._env_trace = None
+            write_trace(path, tracer)
+
+    # -- statistics ------------------------------------------------------------------
+
+    def statistics(self) -> Statistics:
+        """What the loop has done so far (see `looplet.Statistics`)."""
+        sched = self._scheduler
+        timers = sched.timers
+        obs = self._observer
+        timing = obs is not None and obs.timing
+        lag = None
+        slowest: tuple[tuple[str, float], ...] = ()
+        if obs is not None and timing:
+            measured = sum(obs.lag_counts)
+            mean = obs.lag_sum / measured if measured else 0.0
+            lag = LagHistogram(LAG_BOUNDS, tuple(obs.lag_counts), obs.lag_max, mean)
+            slowest = tuple((name, seconds) for seconds, _, name in sorted(obs.slowest, reverse=True))
+        return Statistics(
+            ticks=sched.ticks,
+            callbacks_run=sched.callbacks_run,
+            wakes=sched.reactor.wakes,
+            coalesced_wakes=sched.reactor.coalesced_wakes,
+            polls=sched.polls,
+            blocked_seconds=sched.blocked,
+            timers_scheduled=timers.scheduled_total,
+            timers_cancelled=timers.cancelled_total,
+            timers_pending=len(timers),
+            registered_fds=0 if sched.reactor.closed else len(sched.reactor.registered_fds()),
+            tasks_alive=len(asyncio.all_tasks(self)),  # type: ignore[arg-type]  # the mixin is a loop
+            timing=timing,
+            busy_seconds=obs.busy if obs is not None and timing else 0.0,
+            slowest_callbacks=slowest,
+            lag=lag,
+        )
+
+    def enable_timing(self, enabled: bool = True) -> None:
+        """Time every callback: fills `statistics()`'s busy time, slowest callbacks and lag.
+
+        Off by default: it costs two clock reads per callback. Turning it on again
+        starts from zero.
+        """
+        self._timing = bool(enabled)
+        self._rebuild_observer(fresh=True)
+
+    # -- tracing and the shuffle -------------------------------------------------------
+
+    def _attach_tracer(self, tracer: Tracer) -> None:
+        self._tracers.append(tracer)
+        self._rebuild_observer(fresh=False)
+
+    def _detach_tracer(self, tracer: Tracer) -> None:
+        if tracer in self._tracers:
+            self._tracers.remove(tracer)
+            self._rebuild_observer(fresh=False)
+
+    def _rebuild_observer(self, fresh: bool) -> None:
+        old = self._observer
+        if not self._timing and not self._tracers:
+            self._observer = None
+        else:
+            # One tracer at a time records; more than one (nested trace blocks) would
+            # record the same steps twice, so the innermost wins until it ends.
+            tracer = self._tracers[-1] if self._tracers else None
+            if old is not None and not fresh and old.timing == self._timing:
+                old.tracer = tracer
+            else:
+                self._observer = Observer(self._timing, tracer)
+        self._scheduler.observe(observer=self._observer)
+
+    def set_shuffle(self, seed: int | None) -> None:
+        """Run each tick's ready work in a seeded random order, or (None) in FIFO order.
+
+        For tests that want to shake out code relying on an ordering asyncio does not
+        promise between independent callbacks; the same seed gives the same order run
+        after run. Off by default: FIFO is asyncio's contract.
+        """
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError(f"seed must be an int or None, not {type(seed).__name__}")
+        self._scheduler.observe(shuffle=None if seed is None else random.Random(seed))
+
+
+def write_trace(path: str | os.PathLike[str], tracer: Tracer) -> None:
+    """Write `tracer`'s events to `path` as trace-event JSON."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(tracer.document(), f)
+
+
+@contextlib.contextmanager
+def trace(path: str | os.PathLike[str]) -> Iterator[Tracer]:
+    """Record every poll, wake and callback or task step to `path` (trace-event JSON).
+
+    Inside a running looplet loop, traces that loop until the block ends; outside
+    one, traces the looplet loops made inside the block (`looplet.run(...)`,
+    `asyncio.run(..., loop_factory=looplet.new_event_loop)`). The file is written
+    when the block ends; open it in https://ui.perfetto.dev or chrome://tracing.
+
+    Raises:
+        RuntimeError: the running loop is not a looplet loop.
+    """
+    running = asyncio.events._get_running_loop()
+    if running is not None and not isinstance(running, Observing):
+        raise RuntimeError(f"looplet.trace() needs a looplet loop, not {type(running).__name__}")
+    if running is not None:
+        tracer = running._new_tracer()
+        running._attach_tracer(tracer)
+        try:
+            yield tracer
+        finally:
+            running._detach_tracer(tracer)
+            write_trace(path, tracer)
+        return
+    tracer = Tracer(time.monotonic, logical=False)
+    loops: weakref.WeakSet[Observing] = weakref.WeakSet()
+    _pending_tracers[tracer] = loops
+    try:
+        yield tracer
+    finally:
+        del _pending_tracers[tracer]
+        for loop in list(loops):
+            loop._detach_tracer(tracer)
+        write_trace(path, tracer)
