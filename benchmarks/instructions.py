@@ -71,8 +71,9 @@ def count(loop: str, workload: Workload, n: int, python: str = sys.executable) -
             json.dumps(workload.params),
         ]
         env = dict(os.environ)
-        if not env.get("LOOPLET_BENCH_INSTALLED"):
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        # The worker moves the repository behind the installed looplet itself when
+        # LOOPLET_BENCH_INSTALLED=1, as under the wall-clock harness.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=1800)
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])

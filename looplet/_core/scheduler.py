@@ -160,8 +160,11 @@ class Scheduler:
                         events = reactor.poll(None)
                         self.blocked += _perf() - t_poll
                     else:
-                        # Nothing can happen before the next timer but the timer: jump to it.
-                        self.clock.advance_to(self._now() + timeout)
+                        # Nothing can happen before the next timer but the timer: jump
+                        # onto its deadline itself (now + timeout could round off it).
+                        deadline = self.timers.next_deadline()
+                        if deadline is not None:
+                            self.clock.advance_to(deadline)
             else:
                 # Only a poll that may block is timed: two clock reads next to a sleep.
                 t_poll = _perf()
