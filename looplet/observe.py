@@ -219,8 +219,11 @@ class Observing:
 
 def write_trace(path: str | os.PathLike[str], tracer: Tracer) -> None:
     """Write `tracer`'s events to `path` as trace-event JSON."""
+    # dumps, not dump: json.dump streams through the pure-Python encoder, dumps uses the
+    # C one, several times faster on a trace of a million events.
+    text = json.dumps(tracer.document())
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(tracer.document(), f)
+        f.write(text)
 
 
 @contextlib.contextmanager
