@@ -22,10 +22,22 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
         return new_event_loop()
 
 
-def install() -> None:
-    """Make looplet the event loop of `asyncio.run()` and `asyncio.new_event_loop()`."""
+def install() -> asyncio.AbstractEventLoopPolicy:
+    """Make looplet the event loop of `asyncio.run()` and `asyncio.new_event_loop()`.
+
+    Returns the policy it replaced, for `restore()`.
+    """
     with warnings.catch_warnings():
         # 3.14+ warns on the policy API; looplet's supported Pythons do not, but the
         # call must not turn into an error under -W error on newer ones.
         warnings.simplefilter("ignore", DeprecationWarning)
+        previous = asyncio.get_event_loop_policy()
         asyncio.set_event_loop_policy(EventLoopPolicy())
+    return previous
+
+
+def restore(previous: asyncio.AbstractEventLoopPolicy | None) -> None:
+    """Put back the policy `install()` returned (None: asyncio's default)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop_policy(previous)

@@ -47,14 +47,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import warnings
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any, Final, Literal
 
 import pytest
 
 from looplet.loop import EventLoop
-from looplet.policy import install
+from looplet.policy import install, restore
 from looplet.testing import VirtualClock
 
 try:
@@ -126,16 +125,10 @@ class LoopletSession:
         self.unseen: int = 0
 
     def install_policy(self) -> None:
-        with warnings.catch_warnings():
-            # 3.14+ deprecates the policy API; it must not become an error under -W error.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.previous_policy = asyncio.get_event_loop_policy()
-        install()
+        self.previous_policy = install()
 
     def pytest_unconfigure(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            asyncio.set_event_loop_policy(self.previous_policy)
+        restore(self.previous_policy)
 
     # tryfirst: printed after pytest-asyncio's own "asyncio: mode=..." line.
     @pytest.hookimpl(tryfirst=True)
