@@ -2,15 +2,18 @@
 
 How a signal reaches the run queue: CPython's C-level handler writes the signal
 number into the fd given to `signal.set_wakeup_fd`; the reactor sees that fd readable
-and `_dispatch` wakes one `Waker` per signal number. The invariant owned here: while
-any handler is installed, the process's wakeup fd is this loop's socketpair, and when
-the last one is removed (or the loop closes) it is reset to -1.
+and `_dispatch` queues the signal's handler once per byte read: once per delivery, as
+asyncio does. The invariant owned here: while any handler is installed, the process's
+wakeup fd is this loop's socketpair, and when the last one is removed (or the loop
+closes) it is reset to -1.
 
 Why not the loop's eventfd: CPython writes one byte per signal, and an eventfd accepts
 only 8-byte writes (EINVAL), so signals get a socketpair of their own, created only
 when the first handler is added. As with asyncio, only the main thread can install
-handlers, and signals delivered between two ticks coalesce into one call, as POSIX
-signals themselves do.
+handlers. Not a `Waker` per signal: a waker runs once however often it is woken
+before it runs, which would merge deliveries read in one tick into one call. Only the
+kernel coalesces (a standard signal sent again while still pending is one delivery);
+real-time signals queue, and each is a call.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from asyncio import Handle, coroutines
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from looplet._core.waker import Waker
 from looplet.reactor import READ
 
 if TYPE_CHECKING:
@@ -48,12 +50,13 @@ class SignalHandlers:
 
     def __init__(self, loop: EventLoop) -> None:
         self._loop = loop
-        self._wakers: dict[int, Waker] = {}
+        #: Signal number -> the handle of its handler.
+        self._handlers: dict[int, Handle] = {}
         self._rsock: socket.socket | None = None
         self._wsock: socket.socket | None = None
 
     def __len__(self) -> int:
-        return len(self._wakers)
+        return len(self._handlers)
 
     def add(self, sig: int, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         """Install `callback(*args)` for `sig` (asyncio's add_signal_handler)."""
@@ -69,17 +72,17 @@ class SignalHandlers:
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc)) from None
         handle = Handle(callback, args, self._loop, None)
-        old = self._wakers.get(sig)
+        old = self._handlers.get(sig)
         if old is not None:
-            old._handle.cancel()
-        self._wakers[sig] = Waker(handle, self._loop._scheduler.ready)
+            old.cancel()
+        self._handlers[sig] = handle
         try:
             signal.signal(sig, _noop)
             # SA_RESTART: the loop does not need EINTR to notice, the fd tells it.
             signal.siginterrupt(sig, False)
         except OSError as exc:
-            del self._wakers[sig]
-            if not self._wakers:
+            del self._handlers[sig]
+            if not self._handlers:
                 self._reset_wakeup_fd()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
@@ -88,10 +91,10 @@ class SignalHandlers:
     def remove(self, sig: int) -> bool:
         """Remove the handler for `sig`; return True if there was one."""
         check_signal(sig)
-        waker = self._wakers.pop(sig, None)
-        if waker is None:
+        handle = self._handlers.pop(sig, None)
+        if handle is None:
             return False
-        waker._handle.cancel()
+        handle.cancel()
         handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
         try:
             signal.signal(sig, handler)
@@ -99,7 +102,7 @@ class SignalHandlers:
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught") from None
             raise
-        if not self._wakers:
+        if not self._handlers:
             self._reset_wakeup_fd()
         return True
 
@@ -124,11 +127,13 @@ class SignalHandlers:
                 return
             if not data:
                 return
+            ready = self._loop._scheduler.ready
             for signum in data:
-                waker = self._wakers.get(signum)
-                if waker is None:
+                handle = self._handlers.get(signum)
+                if handle is None:
                     continue  # removed after it was delivered
-                waker.wake()
+                # A handler removed or replaced before it runs is cancelled: tick() skips it.
+                ready.append(handle)
 
     def _reset_wakeup_fd(self) -> None:
         try:
@@ -142,16 +147,16 @@ class SignalHandlers:
     def close(self) -> None:
         """Remove every handler and close the socketpair (the loop is closing)."""
         if sys.is_finalizing():
-            if self._wakers:
+            if self._handlers:
                 warnings.warn(
                     f"Closing the loop {self._loop!r} on interpreter shutdown stage, skipping signal handlers removal",
                     ResourceWarning,
                     source=self._loop,
                     stacklevel=2,
                 )
-            self._wakers.clear()
+            self._handlers.clear()
         else:
-            for sig in list(self._wakers):
+            for sig in list(self._handlers):
                 self.remove(sig)
         if self._rsock is not None and self._wsock is not None:
             self._loop._scheduler.reactor.forget(self._rsock.fileno())

@@ -10,9 +10,9 @@ When interest shrinks (a reader is removed) the kernel is not told at once; the 
 event nobody wants for that fd makes the reactor drop it then (`_forget`). So the
 `sock_recv` pattern, remove the reader and add it back a tick later, costs one
 `modify` per wait instead of an unregister and a register, and a reader removed and
-re-added within one tick costs nothing. Re-arming a source that had no wakers always
-tells the kernel (`modify`, falling back to `register`), because its fd may have been
-closed and reused while it was idle.
+re-added within one tick costs nothing. Re-arming a source that had no wakers, or
+replacing a waker's handler, always tells the kernel (`modify`, falling back to
+`register`), because its fd may have been closed and reused meanwhile.
 """
 
 from __future__ import annotations
@@ -117,6 +117,11 @@ class Reactor:
         if old_waker is not None:
             old = old_waker._handle
             old_waker._handle = handle
+            # Replacing a handler tells the kernel again (one modify): if the fd was
+            # closed behind our back and its number reused, the old registration died
+            # with it, and the new owner, who had no reason to remove first, would
+            # never be woken.
+            self._arm(src, src.kmask | src.wanted())
             return old
         was_idle = src.reader is None and src.writer is None
         waker = Waker(handle, self._ready)
