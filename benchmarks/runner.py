@@ -13,6 +13,7 @@ module's package; anything else is a `Sample` with an error, never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -116,6 +117,11 @@ def measure(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
+        # A worker that ended early (a crash, its own faulthandler timeout) may leave its
+        # client processes running: end what is left of its group. While they live, the
+        # group id stays theirs (Linux does not hand out a pid still used as a group id).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         if not out.exists():
             return failed(f"worker exited with status {proc.returncode} and no result:\n{_tail(stderr)}")
         result: dict[str, Any] = json.loads(out.read_text())
