@@ -110,10 +110,12 @@ def _numeric_port(port: object) -> bool:
 
 def resolve_numeric(host: object, port: object, family: int, type: int, proto: int, flags: int) -> AddrInfo | None:
     """getaddrinfo for a numeric host and port, or None if either needs a lookup."""
-    if not isinstance(host, (str, bytes)) or not host or not _numeric_port(port):
+    if not isinstance(host, (str, bytes)) or not host or not _numeric_port(port) or not isinstance(flags, int):
         return None
     try:
-        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)  # type: ignore[arg-type]
+        # int(), not the IntFlag: `-1 | socket.AI_NUMERICHOST` is IntFlag 2047, every
+        # known flag, which the C library accepts where asyncio's call refuses -1.
+        return socket.getaddrinfo(host, port, family, type, proto, int(flags) | int(socket.AI_NUMERICHOST))  # type: ignore[arg-type]
     except socket.gaierror:
         return None  # a name, or a numeric form the C library wants to see in full
 

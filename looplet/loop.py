@@ -22,7 +22,7 @@ import sys
 import threading
 import warnings
 import weakref
-from asyncio import coroutines, events, futures, tasks
+from asyncio import base_events, coroutines, events, futures, tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
@@ -398,7 +398,11 @@ class EventLoop(Networking, Processes, Observing):
             return task
         task = self._task_factory(self, coro) if context is None else self._task_factory(self, coro, context=context)
         if name is not None:
-            task.set_name(name)
+            if sys.version_info >= (3, 13):
+                task.set_name(name)
+            else:
+                # 3.11/3.12: a factory's object without set_name() gets a DeprecationWarning.
+                tasks._set_task_name(task, name)  # type: ignore[attr-defined]
         return task  # type: ignore[no-any-return]
 
     def set_task_factory(self, factory: Any) -> None:
@@ -442,6 +446,11 @@ class EventLoop(Networking, Processes, Observing):
         self, address: Any, *, family: int = 0, type: int = socket.SOCK_STREAM, proto: int = 0, flags: int = 0
     ) -> AddrInfo:
         host, port = address[:2]
+        # asyncio's shortcut for a numeric host: the port reaches connect()/bind() as
+        # given, and they refuse one outside 0-65535 (getaddrinfo wraps 70000 to 4464).
+        info = base_events._ipaddr_info(host, port, family, type, proto, *address[2:])  # type: ignore[attr-defined]
+        if info is not None:
+            return [info]
         infos = await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
         if infos and len(address) > 2:
             # IPv6 flowinfo and scope id are not part of the name: keep the caller's.

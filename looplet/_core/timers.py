@@ -92,11 +92,14 @@ class TimerQueue:
         heap = self.heap
         heappop = heapq.heappop
         while heap:
+            when, _, top = heap[0]
             # Due means "at or before end_time": a virtual clock jumps exactly onto a
             # deadline and has no resolution to add (asyncio's strict < would spin).
-            if heap[0][0] > end_time:
+            # A cancelled head leaves without its deadline being compared, as in asyncio:
+            # a deadline that cannot be compared (call_at("x")) stops hurting once cancelled.
+            if not top._cancelled and when > end_time:
                 break
-            top = heappop(heap)[2]
+            heappop(heap)
             top._scheduled = False
             if top._cancelled:
                 self._cancelled_count -= 1

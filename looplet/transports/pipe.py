@@ -55,8 +55,9 @@ class _PipeTransportBase:
         self._extra["pipe"] = pipe
         self._protocol: Any = protocol
         self._closing = False
-        self._pipe = pipe
+        # fileno() first: if it raises, there is no pipe to report as unclosed.
         self._fileno = pipe.fileno()
+        self._pipe = pipe
 
     def _live_loop(self) -> EventLoop:
         loop = self._loop
