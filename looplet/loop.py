@@ -358,23 +358,6 @@ class EventLoop(Networking, Processes, Observing):
         """The loop's monotonic clock, in seconds."""
         return self._now()
 
-    def get_clock(self) -> Clock:
-        """The clock `time()` reads (looplet's own; not part of asyncio's loop API)."""
-        return self._scheduler.clock
-
-    def set_clock(self, clock: Clock) -> None:
-        """Read time from `clock` from now on (looplet's own; not in asyncio's loop API).
-
-        Timers keep their deadlines, which are loop times: give a virtual clock the
-        current `time()` as its start (`VirtualClock(start=loop.time())`) and pending
-        timers fire when they would have. Raises `TypeError` for anything not a
-        `looplet.Clock`.
-        """
-        if not isinstance(clock, Clock):
-            raise TypeError(f"clock must be a looplet.Clock, not {type(clock).__name__}")
-        self._scheduler.set_clock(clock)
-        self._now = self._scheduler._now
-
     # -- futures and tasks ---------------------------------------------------------------
 
     def create_future(self) -> futures.Future[Any]:

@@ -1,4 +1,4 @@
-"""Seeing and steering the loop: `statistics()`, timings, the trace, the seeded shuffle.
+"""Seeing and steering the loop: `statistics()`, timings, the trace, the clock, the shuffle.
 
 Role: the loop's looplet-only API for tools (the `Observing` mixin of `EventLoop`),
 `looplet.trace()`, and the frozen `Statistics` it reports. The counters behind
@@ -22,10 +22,11 @@ import os
 import random
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from looplet._core.clock import Clock
 from looplet._core.observer import LAG_BOUNDS, Observer, Tracer
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class Observing:
 
     _scheduler: Scheduler
     _observer: Observer | None
+    _now: Callable[[], float]
 
     def _init_observing(self, shuffle_seed: int | None) -> None:
         self._observer = None
@@ -179,6 +181,25 @@ class Observing:
         """
         self._timing = bool(enabled)
         self._rebuild_observer(fresh=True)
+
+    # -- the clock -----------------------------------------------------------------------
+
+    def get_clock(self) -> Clock:
+        """The clock `time()` reads (looplet's own; not part of asyncio's loop API)."""
+        return self._scheduler.clock
+
+    def set_clock(self, clock: Clock) -> None:
+        """Read time from `clock` from now on (looplet's own; not in asyncio's loop API).
+
+        Timers keep their deadlines, which are loop times: give a virtual clock the
+        current `time()` as its start (`VirtualClock(start=loop.time())`) and pending
+        timers fire when they would have. Raises `TypeError` for anything not a
+        `looplet.Clock`.
+        """
+        if not isinstance(clock, Clock):
+            raise TypeError(f"clock must be a looplet.Clock, not {type(clock).__name__}")
+        self._scheduler.set_clock(clock)
+        self._now = self._scheduler._now
 
     # -- tracing and the shuffle -------------------------------------------------------
 
