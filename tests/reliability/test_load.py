@@ -191,6 +191,12 @@ class Meter:
 def _check_footprint(
     what: str, peak: Footprint, units: int, max_bytes: int, max_allocations: int, retained: Footprint | None = None
 ) -> None:
+    # The figures the README quotes: shown by `pytest -rP` (captured output of passed tests).
+    print(
+        f"{what}: {peak.rss / units:.0f} bytes and {peak.blocks / units:.1f} allocations each at peak over {units}"
+        f" (limits {max_bytes}, {max_allocations})"
+        + ("" if retained is None else f"; {retained.blocks} allocations still alive after")
+    )
     assert peak.rss / units <= max_bytes, f"{peak.rss / units:.0f} bytes per {what}"
     assert peak.blocks / units <= max_allocations, f"{peak.blocks / units:.1f} allocations per {what}"
     if retained is not None:
