@@ -11,6 +11,7 @@ so a table can always be rebuilt (and checked) from the JSON of the same run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.results import FAILED, OK, UNSUPPORTED, Cell, Report, ratio, ratio_pairs
@@ -90,15 +91,23 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def format_header(meta: dict[str, Any]) -> str:
-    """One line naming the run: when, where, on what, how often."""
+def format_header(meta: dict[str, Any], run: Sequence[str] | None = None) -> str:
+    """One line naming the run: when, where, on what, how (``run``: the run's own settings).
+
+    The benchmark table's settings (repetitions, pinning) are the default; the stress
+    run passes its own.
+    """
+    if run is None:
+        run = [
+            f"{meta.get('repeat', '?')} repetition(s)" + (", quick" if meta.get("quick") else ""),
+            f"--pin {meta.get('pin', '?')}",
+        ]
     parts = [
         meta.get("date", "?"),
         f"Python {meta.get('python', '?')}",
         f"{meta.get('nproc', '?')} x {meta.get('cpu', '?')}",
         f"Linux {meta.get('kernel', '?')}",
-        f"{meta.get('repeat', '?')} repetition(s)" + (", quick" if meta.get("quick") else ""),
-        f"--pin {meta.get('pin', '?')}",
+        *run,
     ]
     versions = meta.get("loop_versions") or {}
     if versions:

@@ -572,25 +572,15 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 
 def format_header(meta: dict[str, Any]) -> str:
     settings = meta["settings"]
-    parts = [
-        meta.get("date", "?"),
-        f"Python {meta.get('python', '?')}",
-        f"{meta.get('nproc', '?')} x {meta.get('cpu', '?')}",
-        f"Linux {meta.get('kernel', '?')}",
-        f"--seconds {settings['seconds']:g} --max-requests {settings['max_requests']}",
-        f"{settings['echo_conns']} echo + {settings['http_conns']} http connections",
-        f"--pin {settings['pin']}",
-        *(f"{name}={value}" for name, value in (meta.get("env") or {}).items()),
-    ]
-    versions = meta.get("loop_versions") or {}
-    if versions:
-        parts.append(", ".join(f"{name} {version}" for name, version in versions.items()))
-    source = meta.get("source") or {}
-    if source:
-        parts.append(
-            f"commit {source['commit'][:10]}" + (" + local changes to looplet/" if source["looplet_modified"] else "")
-        )
-    return " | ".join(str(p) for p in parts)
+    return report.format_header(
+        meta,
+        [
+            f"--seconds {settings['seconds']:g} --max-requests {settings['max_requests']}",
+            f"{settings['echo_conns']} echo + {settings['http_conns']} http connections",
+            f"--pin {settings['pin']}",
+            *(f"{name}={value}" for name, value in (meta.get("env") or {}).items()),
+        ],
+    )
 
 
 def main(
