@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeAlias
+
+#: A loop time as a caller gave it: asyncio takes any number (`call_at(5, ...)`, an int),
+#: and a compiled build would turn a `float` annotation into a run-time check that
+#: refuses one. Compared, never converted.
+Deadline: TypeAlias = Any
 
 
 class TimerHandle(Protocol):
     """The parts of `asyncio.TimerHandle` the queue uses (typeshed omits the private ones)."""
 
-    _when: float
+    _when: Deadline
     _scheduled: bool
     _cancelled: bool
 
@@ -46,7 +51,7 @@ class TimerQueue:
     def __init__(self) -> None:
         #: (deadline, sequence, handle) entries; the scheduler reads it only to skip an
         #: empty queue without a call.
-        self.heap: list[tuple[float, int, TimerHandle]] = []
+        self.heap: list[tuple[Deadline, int, TimerHandle]] = []
         self._seq: int = 0
         #: Cancelled handles still in the heap.
         self._cancelled_count: int = 0
@@ -70,7 +75,7 @@ class TimerQueue:
             self._cancelled_count += 1
             self.cancelled_total += 1
 
-    def next_deadline(self) -> float | None:
+    def next_deadline(self) -> Deadline | None:
         """The deadline of the earliest live timer, dropping cancelled ones from the top."""
         heap = self.heap
         while heap:
