@@ -28,16 +28,11 @@ HOT_MODULES = [
     "looplet/reactor/epoll.py",
     "looplet/reactor/poll.py",
 ]
-# The stream transports, compiled on 3.12+ only: on 3.11, mypyc's classes that
-# inherit from asyncio's (slotted) transport classes keep their __dict__ and weakref
-# list at fixed offsets (no managed dict before 3.12), and the garbage collector
-# crashed traversing them in our test suite.
-if sys.version_info >= (3, 12):
-    HOT_MODULES += [
-        "looplet/transports/flow.py",
-        "looplet/transports/base.py",
-        "looplet/transports/stream.py",
-    ]
+# Not the transports. mypyc's classes that inherit from asyncio's transport classes
+# (and are subclassed by the interpreted concrete.SocketTransport) are traversed twice
+# by the garbage collector: on 3.11 it crashed in our suite, and on 3.12+ a transport
+# whose protocol holds it (nearly every protocol) was never collected when left
+# unclosed, keeping its socket open (tests/reliability/test_faults.py found it).
 
 
 def _compiler_present() -> bool:
