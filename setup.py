@@ -29,7 +29,7 @@ HOT_MODULES = [
     "looplet/reactor/poll.py",
 ]
 # Not the transports. mypyc's classes that inherit from asyncio's transport classes
-# (and are subclassed by the interpreted concrete.SocketTransport) are traversed twice
+# (and were subclassed by an interpreted class, for weak references) are traversed twice
 # by the garbage collector: on 3.11 it crashed in our suite, and on 3.12+ a transport
 # whose protocol holds it (nearly every protocol) was never collected when left
 # unclosed, keeping its socket open (tests/reliability/test_faults.py found it).

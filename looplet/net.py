@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from looplet import connect, datagram_setup, serve, sockio, transport_ops
 from looplet.reactor import READ
-from looplet.transports.concrete import SocketTransport
 from looplet.transports.datagram import DatagramTransport
+from looplet.transports.stream import SocketTransport
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

@@ -18,7 +18,6 @@ from asyncio import futures, trsock
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
-from looplet._native import mypyc_attr
 from looplet.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
@@ -41,7 +40,6 @@ def set_result_unless_cancelled(fut: futures.Future[None]) -> None:
         fut.set_result(None)
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)
 class SocketTransportBase(WriteFlowControl):
     """State and lifecycle shared by stream and datagram socket transports."""
 
@@ -170,7 +168,8 @@ class SocketTransportBase(WriteFlowControl):
         self._force_close(None)
 
     # No `_warn=warnings.warn` default argument (asyncio's guard against module
-    # teardown at exit): mypyc cannot compile a __del__ with parameters.
+    # teardown at exit): mypyc cannot compile a __del__ with parameters, and the
+    # transports are kept compilable although the build no longer compiles them (setup.py).
     def __del__(self) -> None:
         if self._sock is not None:
             warnings.warn(f"unclosed transport {self!r}", ResourceWarning, source=self)  # noqa: B028  # as asyncio

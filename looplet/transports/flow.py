@@ -11,12 +11,9 @@ from __future__ import annotations
 from asyncio import transports
 from typing import Any
 
-from looplet._native import mypyc_attr
 
-
-# A Transport, as asyncio's own _FlowControlMixin is: compiled classes take single
-# inheritance only, so the flow control sits in the chain, not beside it.
-@mypyc_attr(allow_interpreted_subclasses=True)
+# A Transport, as asyncio's own _FlowControlMixin is: single inheritance, as mypyc
+# needs, so the transports stay compilable (the build does not compile them: setup.py).
 class WriteFlowControl(transports.Transport):
     """Water marks and the pause/resume calls; the transport keeps `_buffer_size` current."""
 

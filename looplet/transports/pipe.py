@@ -215,8 +215,7 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
 
 
 # asyncio's own flow-control mixin, as its write pipe uses: looplet's WriteFlowControl
-# may be compiled, and an interpreted class that mixes a compiled base in after a
-# plain one is laid out wrongly (the pipes are not on the hot path).
+# is written for single inheritance (see flow.py), and the pipes are not on the hot path.
 class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin):
     """The write end of a pipe (or FIFO, character device, socket) as an asyncio WriteTransport.
 

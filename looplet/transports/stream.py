@@ -1,9 +1,4 @@
-"""SocketTransportCore: TCP and Unix stream sockets as `asyncio.Transport`.
-
-The class the loop instantiates is `concrete.SocketTransport`, an empty interpreted
-subclass: this module is compiled by mypyc in the compiled build, and compiled classes
-on CPython 3.12+ cannot be weakly referenced, which asyncio's Server (3.13) and the
-loop's fd-to-transport map need.
+"""SocketTransport: TCP and Unix stream sockets as `asyncio.Transport`.
 
 Reading: the fd's reader waker stays registered while the transport reads, so a
 stream of reads costs one registration, not one per read; `Protocol` gets `recv()`
@@ -23,7 +18,6 @@ import socket
 from asyncio import constants, futures, protocols
 from typing import TYPE_CHECKING, Any, Final
 
-from looplet._native import mypyc_attr
 from looplet.reactor import READ, WRITE
 from looplet.transports.base import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
@@ -60,9 +54,8 @@ def _set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)
-class SocketTransportCore(SocketTransportBase):
-    """A stream socket transport (TCP or Unix); see `concrete.SocketTransport`."""
+class SocketTransport(SocketTransportBase):
+    """A stream socket transport (TCP or Unix), as `asyncio.Transport`."""
 
     _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
