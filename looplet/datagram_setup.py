@@ -11,16 +11,14 @@ one is closed, and the transport is closed if it never became ready.
 
 from __future__ import annotations
 
-import os
 import socket
-import stat
 from asyncio import futures, protocols, transports
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looplet.connect import PY313
 from looplet.errors import logger
-from looplet.serve import set_reuseport
+from looplet.serve import remove_stale_unix_socket, set_reuseport
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
@@ -75,14 +73,7 @@ async def _address_pairs(
                 raise TypeError("string is expected")
         # A file left by a dead endpoint would make bind() fail; abstract names have none.
         if local_addr and local_addr[0] not in (0, "\x00"):
-            try:
-                if stat.S_ISSOCK(os.stat(local_addr).st_mode):
-                    os.remove(local_addr)
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                # The directory may allow creating the socket but not stat()ing it.
-                logger.error("Unable to check or remove stale UNIX socket %r: %r", local_addr, err)
+            remove_stale_unix_socket(local_addr)
         return (((family, proto), (local_addr, remote_addr)),)
 
     addr_infos: dict[tuple[int, int], list[Any]] = {}

@@ -197,11 +197,16 @@ async def _start(server: base_events.Server) -> None:
         raise
 
 
-def _remove_stale_unix_socket(path: Any) -> None:
-    # A socket file left by a dead server would make bind() fail: remove it, but
-    # only if it is a socket (never a regular file someone named by mistake).
+def remove_stale_unix_socket(path: Any) -> None:
+    """Remove the socket file a dead server left at `path`, so that bind() can succeed.
+
+    Only a socket itself is removed, never a regular file someone named by mistake, nor
+    a symlink: asyncio's os.stat() follows a symlink to a live socket elsewhere and
+    unlinks the link, taking over the name clients use to reach that server; lstat()
+    leaves the link, and bind() then fails with EADDRINUSE.
+    """
     try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.remove(path)
     except FileNotFoundError:
         pass
@@ -245,7 +250,7 @@ async def create_unix_server(
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             if not _is_abstract(path):
-                _remove_stale_unix_socket(path)
+                remove_stale_unix_socket(path)
             sock.bind(path)
         except OSError as exc:
             sock.close()

@@ -10,6 +10,7 @@ the same tick it resumes; with the reactor's lazy interest (reactor/base.py) a l
 from __future__ import annotations
 
 import errno
+import io
 import os
 import socket
 from asyncio import exceptions, futures
@@ -197,10 +198,14 @@ async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offs
     """Zero-copy `os.sendfile`; SendfileNotAvailableError before any byte is sent."""
     if not hasattr(os, "sendfile"):
         raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
+    # A closed file's ValueError is the caller's error, not a reason to fall back.
     try:
         fileno = file.fileno()
+    except (AttributeError, io.UnsupportedOperation) as exc:
+        raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+    try:
         fsize = os.fstat(fileno).st_size
-    except (AttributeError, OSError, ValueError) as exc:
+    except OSError as exc:
         raise exceptions.SendfileNotAvailableError("not a regular file") from exc
     blocksize = count if count else fsize
     if not blocksize:

@@ -1,13 +1,23 @@
 """Shared fixtures: every behavioural test runs on stock asyncio and on looplet.
 
 `loop_factory` is parametrized over the two loops (ids `[asyncio]` and `[looplet]`);
-a test that passes on `[asyncio]` and fails on `[looplet]` points at looplet.
+a test that passes on `[asyncio]` and fails on `[looplet]` points at looplet. The
+`[asyncio]` loop is built from asyncio's own loop class, never through the event-loop
+policy, so looplet's pytest plugin (`--looplet`) or an installed policy cannot turn it
+into a looplet loop; every loop a factory makes is checked to be the kind its id says,
+and so is one of each at the start of the session.
+
 `loop` creates one loop, hands it to the test, and at teardown finishes it as
 `asyncio.run` would (async generators, default executor), closes it, and checks
 that nothing leaked: fds, threads, child processes (running or zombie), signal handlers, the signal wakeup fd, the
 running-loop slot, async-generator hooks and coroutine origin tracking.
 `leakcheck` runs the same checks around code that makes its own loops
 (`asyncio.run`, `looplet.run`, ...).
+
+Every test, on any loop it makes, fails on a report to a default exception handler
+that it did not expect: a callback that raised, a task destroyed while pending, an
+exception never retrieved. A test that expects reports asks for `loop_errors` and takes
+each one it expects (`loop_errors.take(...)`); whatever is left fails the test.
 """
 
 from __future__ import annotations
@@ -15,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
+import re
 import signal
 import socket
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +41,9 @@ import pytest
 import looplet
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "asyncio": asyncio.new_event_loop,
+    # asyncio's class itself: asyncio.new_event_loop() asks the policy, which
+    # looplet.install() and `pytest --looplet` replace.
+    "asyncio": asyncio.SelectorEventLoop,
     "looplet": looplet.new_event_loop,
 }
 
@@ -39,6 +53,59 @@ _THREAD_JOIN_TIMEOUT = 30.0
 
 # SIGALRM belongs to pytest-timeout; SIGKILL/SIGSTOP cannot be queried.
 _IGNORED_SIGNALS = {signal.SIGALRM, signal.SIGKILL, signal.SIGSTOP}
+
+
+#: The skips a run with --no-skips accepts: a feature this Python lacks (the reason names
+#: the version), or an expectation that belongs to another reactor backend.
+ALLOWED_SKIP = re.compile(r"\b3\.\d+\b|\breactor\b")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-skips",
+        action="store_true",
+        default=os.environ.get("LOOPLET_NO_SKIPS") == "1",
+        help="fail every test skipped for another reason than a Python version or a reactor backend "
+        "(for CI, which installs every optional dependency; also LOOPLET_NO_SKIPS=1)",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and item.config.getoption("no_skips"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if not ALLOWED_SKIP.search(reason):
+            report.outcome = "failed"
+            report.longrepr = (
+                f"skipped, which --no-skips does not allow (a dependency or facility is missing): {reason}"
+            )
+    return report
+
+
+def check_loop_kind(kind: str, loop: asyncio.AbstractEventLoop) -> None:
+    """Fail unless `loop` is the loop that the id `[kind]` names."""
+    ok = type(loop) is asyncio.SelectorEventLoop if kind == "asyncio" else isinstance(loop, looplet.EventLoop)
+    if not ok:
+        cls = type(loop)
+        raise AssertionError(
+            f"the [{kind}] loop factory made a {cls.__module__}.{cls.__qualname__}: "
+            f"tests with the id [{kind}] would not run on the loop their id names"
+        )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Once per run, before any test: a run whose [asyncio] tests would compare looplet
+    # with itself must not report a single pass.
+    for kind, factory in LOOP_FACTORIES.items():
+        loop = factory()
+        try:
+            check_loop_kind(kind, loop)
+        except AssertionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            loop.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -174,6 +241,82 @@ def no_leaks() -> Iterator[LeakCheck]:
     snapshot.check()
 
 
+class LoopErrors(logging.Handler):
+    """The reports that reached a default exception handler while a test ran.
+
+    asyncio's default exception handler and looplet's log each report as an ERROR on
+    the "asyncio" logger, and so do their last resorts for a custom handler that itself
+    raised; this handler keeps them. A report is an error somewhere no caller could see
+    it, so each one fails the test unless the test takes it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.reports: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reports.append(record)
+
+    def take(
+        self, message: str = "", exception: type[BaseException] | tuple[type[BaseException], ...] | None = None
+    ) -> logging.LogRecord:
+        """Remove and return the first report whose text matches the regular expression
+        `message` and, if given, whose exception is an `exception`; fail if none does."""
+        for record in self.reports:
+            if not re.search(message, record.getMessage()):
+                continue
+            if exception is not None:
+                exc = record.exc_info[1] if record.exc_info else None
+                if not isinstance(exc, exception):
+                    continue
+            self.reports.remove(record)
+            return record
+        wanted = f"{message!r}" + (f" with {exception}" if exception is not None else "")
+        pytest.fail(f"no exception-handler report matching {wanted}; reports: {self.describe() or 'none'}")
+
+    def take_all(self) -> list[logging.LogRecord]:
+        """Remove and return every report so far."""
+        taken, self.reports = self.reports, []
+        return taken
+
+    def describe(self) -> str:
+        lines = []
+        for record in self.reports:
+            exc = record.exc_info[1] if record.exc_info else None
+            first = record.getMessage().splitlines()[0] if record.getMessage() else ""
+            lines.append(f"{first!r}" + (f" ({type(exc).__name__}: {exc})" if exc is not None else ""))
+        return "; ".join(lines)
+
+
+@contextlib.contextmanager
+def capture_loop_errors() -> Iterator[LoopErrors]:
+    """Collect the reports logged while the body runs; fail if any is left untaken."""
+    handler = LoopErrors()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if handler.reports:
+        pytest.fail(
+            "unexpected exception-handler reports (take the expected ones with the loop_errors fixture): "
+            + handler.describe(),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def loop_errors() -> Iterator[LoopErrors]:
+    """Every test's exception-handler reports; a test that expects some takes them.
+
+    Autouse, so it is set up before, and torn down after, the `loop` fixture: reports
+    made while a loop is finished and closed count too.
+    """
+    with capture_loop_errors() as handler:
+        yield handler
+
+
 @pytest.fixture
 def leak_checker() -> Callable[[], contextlib.AbstractContextManager[LeakCheck]]:
     """The context manager behind `leakcheck`, for tests of the checker itself."""
@@ -187,17 +330,46 @@ def leakcheck() -> Iterator[LeakCheck]:
         yield snapshot
 
 
+def checked_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The `[kind]` loop factory, checking each loop it makes with `check_loop_kind`."""
+    make = LOOP_FACTORIES[kind]
+
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = make()
+        try:
+            check_loop_kind(kind, loop)
+        except AssertionError:
+            loop.close()
+            raise
+        return loop
+
+    factory.__qualname__ = factory.__name__ = f"new_{kind}_loop"
+    return factory
+
+
 @pytest.fixture(params=list(LOOP_FACTORIES), ids=list(LOOP_FACTORIES))
-def loop_factory(request: pytest.FixtureRequest) -> Callable[[], asyncio.AbstractEventLoop]:
-    """`asyncio.new_event_loop` or `looplet.new_event_loop`."""
-    return LOOP_FACTORIES[request.param]
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    """The loop this test id runs on: "asyncio" or "looplet"."""
+    return str(request.param)
 
 
 @pytest.fixture
-def is_looplet(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> bool:
+def loop_factory(loop_kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """Makes a new asyncio loop (asyncio's own class) or a new looplet loop."""
+    return checked_factory(loop_kind)
+
+
+@pytest.fixture
+def loop_factories() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Both checked factories by kind, for tests that need a loop of the other kind too."""
+    return {kind: checked_factory(kind) for kind in LOOP_FACTORIES}
+
+
+@pytest.fixture
+def is_looplet(loop_kind: str) -> bool:
     """True under `[looplet]`. Behavioural tests expect the same on both loops: use this
     only to tell looplet's documented extras apart, never to excuse a difference."""
-    return loop_factory is looplet.new_event_loop
+    return loop_kind == "looplet"
 
 
 def finish_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from support import join, wait_for
 
 var = contextvars.ContextVar("var", default="default")
 
@@ -249,7 +250,7 @@ def test_call_soon_threadsafe_wakes_a_blocked_loop(loop):
     loop.call_soon(thread.start)
     loop.run_forever()
     safety.cancel()
-    thread.join()
+    join(thread)
     assert stopped_by == ["thread"]
 
 
@@ -273,7 +274,7 @@ def test_call_soon_threadsafe_while_busy_then_while_blocked(loop):
 
     def worker():
         loop.call_soon_threadsafe(from_thread, "first")
-        first_done.wait()
+        wait_for(first_done, "first_done")
         loop.call_soon_threadsafe(from_thread, "second")
 
     safety = loop.call_later(SAFETY_DELAY, loop.stop)
@@ -282,7 +283,7 @@ def test_call_soon_threadsafe_while_busy_then_while_blocked(loop):
     loop.call_soon(busy, 0)
     loop.run_forever()
     safety.cancel()
-    thread.join()
+    join(thread)
     assert events == ["first", "second"]
 
 
@@ -290,7 +291,7 @@ def test_call_soon_threadsafe_before_the_loop_runs(loop):
     order = []
     thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(order.append, "from thread"))
     thread.start()
-    thread.join()
+    join(thread)
     loop.call_soon(loop.stop)
     loop.run_forever()
     assert order == ["from thread"]
@@ -326,7 +327,7 @@ def test_call_soon_threadsafe_from_many_threads(loop):
     finally:
         timer.cancel()
         for thread in threads:
-            thread.join()
+            join(thread)
     assert stuck == []
     assert sorted(received) == [(t, i) for t in range(n_threads) for i in range(per_thread)]
     for t in range(n_threads):
@@ -370,7 +371,7 @@ def test_wakeups_from_threads_are_never_lost(loop):
     finally:
         timer.cancel()
         for thread in threads:
-            thread.join()
+            join(thread)
     assert stuck == []
     assert count == n_threads * per_thread
 
@@ -386,7 +387,7 @@ def test_call_soon_threadsafe_with_context(loop):
     thread = threading.Thread(target=worker)
     loop.call_soon(thread.start)
     assert loop.run_until_complete(fut) == "threadsafe ctx"
-    thread.join()
+    join(thread)
 
 
 def test_run_coroutine_threadsafe_from_another_thread(loop):
@@ -403,7 +404,7 @@ def test_run_coroutine_threadsafe_from_another_thread(loop):
     thread = threading.Thread(target=worker)
     loop.call_soon(thread.start)
     loop.run_forever()
-    thread.join()
+    join(thread)
     assert results == [0, 2, 4, 6, 8]
 
 
@@ -427,7 +428,7 @@ def test_debug_call_soon_from_another_thread_is_refused(loop):
     thread = threading.Thread(target=worker)
     loop.call_soon(thread.start)
     loop.run_until_complete(done)
-    thread.join()
+    join(thread)
     assert errors == ["Non-thread-safe operation invoked on an event loop other than the current one"] * 3
 
 
@@ -437,7 +438,7 @@ def test_debug_call_soon_from_another_thread_while_not_running_is_allowed(loop):
     handles = []
     thread = threading.Thread(target=lambda: handles.append(loop.call_soon(print)))
     thread.start()
-    thread.join()
+    join(thread)
     assert len(handles) == 1
     handles[0].cancel()
 

@@ -26,10 +26,6 @@ import pytest
 var = contextvars.ContextVar("var", default="default")
 
 
-def asyncio_errors(caplog):
-    return [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
-
-
 def test_exception_handler_set_and_get(loop):
     def handler(lp, ctx):
         pass
@@ -127,7 +123,7 @@ def test_future_exception_never_retrieved(loop):
     assert isinstance(contexts[0]["exception"], KeyError)
 
 
-def test_handler_that_raises_falls_back_to_the_default(loop, caplog):
+def test_handler_that_raises_falls_back_to_the_default(loop, loop_errors):
     calls = []
 
     def bad_handler(lp, ctx):
@@ -139,32 +135,31 @@ def test_handler_that_raises_falls_back_to_the_default(loop, caplog):
     loop.call_soon(lambda: 1 / 0)
     loop.call_soon(order.append, "loop goes on")
     loop.call_soon(loop.stop)
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        loop.run_forever()
+    loop.run_forever()
     assert order == ["loop goes on"]
     assert len(calls) == 1
-    records = asyncio_errors(caplog)
+    records = loop_errors.take_all()
     assert len(records) == 1
     assert records[0].getMessage().startswith("Unhandled error in exception handler")
     assert records[0].exc_info[0] is RuntimeError
     assert "handler is broken" in str(records[0].exc_info[1])
 
 
-def test_default_handler_that_raises_is_logged(loop, caplog):
+def test_default_handler_that_raises_is_logged(loop, loop_errors):
     def broken_default(ctx):
         raise RuntimeError("default is broken")
 
     loop.default_exception_handler = broken_default
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        loop.call_exception_handler({"message": "first"})
-        loop.set_exception_handler(lambda lp, ctx: 1 / 0)
-        loop.call_exception_handler({"message": "second"})
-    messages = [r.getMessage() for r in asyncio_errors(caplog)]
+    loop.call_exception_handler({"message": "first"})
+    loop.set_exception_handler(lambda lp, ctx: 1 / 0)
+    loop.call_exception_handler({"message": "second"})
+    records = loop_errors.take_all()
+    messages = [r.getMessage() for r in records]
     assert messages == [
         "Exception in default exception handler",
         "Exception in default exception handler while handling an unexpected error in custom exception handler",
     ]
-    assert all(r.exc_info[0] is RuntimeError for r in asyncio_errors(caplog))
+    assert [r.exc_info[0] for r in records] == [RuntimeError, RuntimeError]
 
 
 def test_call_exception_handler_passes_the_context(loop):
@@ -175,22 +170,20 @@ def test_call_exception_handler_passes_the_context(loop):
     assert contexts == [context]
 
 
-def test_default_exception_handler_logs(loop, caplog):
+def test_default_exception_handler_logs(loop, loop_errors):
     exc = ValueError("logged")
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        loop.default_exception_handler({"message": "Something failed", "exception": exc, "extra": "value"})
-        loop.default_exception_handler({"other": 1})
-    first, second = asyncio_errors(caplog)
+    loop.default_exception_handler({"message": "Something failed", "exception": exc, "extra": "value"})
+    loop.default_exception_handler({"other": 1})
+    first, second = loop_errors.take_all()
     assert first.getMessage() == "Something failed\nextra: 'value'"
     assert first.exc_info == (ValueError, exc, exc.__traceback__)
     assert second.getMessage() == "Unhandled exception in event loop\nother: 1"
     assert not second.exc_info
 
 
-def test_call_exception_handler_without_handler_uses_the_default(loop, caplog):
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        loop.call_exception_handler({"message": "via default", "exception": OSError("x")})
-    (record,) = asyncio_errors(caplog)
+def test_call_exception_handler_without_handler_uses_the_default(loop, loop_errors):
+    loop.call_exception_handler({"message": "via default", "exception": OSError("x")})
+    (record,) = loop_errors.take_all()
     assert record.getMessage() == "via default"
     assert record.exc_info[0] is OSError
 
@@ -269,7 +262,7 @@ def test_debug_mode_records_source_tracebacks(loop):
     assert contexts[0]["source_traceback"][-1].name == "test_debug_mode_records_source_tracebacks"
 
 
-def test_default_handler_logs_the_current_handles_traceback(loop, caplog):
+def test_default_handler_logs_the_current_handles_traceback(loop, loop_errors):
     loop.set_debug(True)
 
     def report():
@@ -277,9 +270,8 @@ def test_default_handler_logs_the_current_handles_traceback(loop, caplog):
 
     loop.call_soon(report)
     loop.call_soon(loop.stop)
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        loop.run_forever()
-    (record,) = asyncio_errors(caplog)
+    loop.run_forever()
+    (record,) = loop_errors.take_all()
     assert record.getMessage().startswith("from a callback\nhandle_traceback: Handle created at")
 
 

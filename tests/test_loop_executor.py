@@ -19,6 +19,7 @@ import sys
 import threading
 
 import pytest
+from support import join, wait_for
 
 var = contextvars.ContextVar("var", default="default")
 
@@ -139,7 +140,7 @@ def test_shutdown_default_executor_timeout_expires(loop):
 
     def blocked():
         started.set()
-        release.wait()
+        wait_for(release, "release")
 
     async def main():
         job = loop.run_in_executor(None, blocked)
@@ -163,7 +164,7 @@ def test_close_does_not_wait_for_executor_jobs(loop):
 
     def blocked():
         started.set()
-        release.wait()
+        wait_for(release, "release")
         return "job done"
 
     job = loop.run_in_executor(None, blocked)
@@ -175,7 +176,7 @@ def test_close_does_not_wait_for_executor_jobs(loop):
     finally:
         release.set()
         safety.cancel()
-        safety.join()
+        join(safety)
     assert not job.done()  # its loop is closed: the result can never be delivered
 
 

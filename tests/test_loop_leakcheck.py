@@ -16,6 +16,7 @@ import sys
 import threading
 
 import pytest
+from support import join
 
 
 def test_clean_body_passes(leak_checker, loop_factory):
@@ -49,7 +50,7 @@ def test_detects_a_thread(leak_checker):
             thread.start()
     finally:
         release.set()
-        thread.join()
+        join(thread)
 
 
 def test_detects_a_zombie(leak_checker):

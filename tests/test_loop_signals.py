@@ -16,6 +16,7 @@ import signal
 import threading
 
 import pytest
+from support import join
 
 SAFETY_DELAY = 20.0  # only ends a run a lost signal would hang; never asserted on
 
@@ -219,7 +220,7 @@ def test_add_signal_handler_from_another_thread_is_runtime_error(loop):
 
     thread = threading.Thread(target=worker)
     thread.start()
-    thread.join()
+    join(thread)
     assert len(errors) == 1
     assert "main thread" in errors[0]
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL

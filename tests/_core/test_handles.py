@@ -20,18 +20,24 @@ def test_handles_look_like_asyncios(loop: asyncio.AbstractEventLoop, debug: bool
     loop.set_debug(debug)
     soon = loop.call_soon(noop)
     later = loop.call_later(10, noop)
-    at = loop.call_at(loop.time() + 10, noop)
+    now = loop.time()
+    at = loop.call_at(now + 20, noop)
+    at_too = loop.call_at(now + 20, noop)
     assert isinstance(soon, asyncio.Handle) and not isinstance(soon, asyncio.TimerHandle)
     assert isinstance(later, asyncio.TimerHandle) and isinstance(at, asyncio.TimerHandle)
     assert type(soon).__name__ == "Handle" and type(later).__name__ == "TimerHandle"
     assert re.match(r"<Handle noop\(\) at .*test_handles\.py:\d+", repr(soon))
     assert re.match(r"<TimerHandle when=[0-9.]+ noop\(\) at ", repr(later))
     assert later.when() > loop.time() and not later.cancelled()
-    assert (later < at or at < later or later.when() == at.when()) and hash(later) == hash(later.when())
+    # Ordered by deadline; equal with the same deadline, callback and arguments.
+    assert later < at and at > later and later <= at and not at <= later
+    assert at == at_too and at is not at_too
+    assert later != at
+    assert hash(later) == hash(later.when())
     # Debug mode records where each handle was made; normal mode records nothing.
     assert bool(soon._source_traceback) is debug  # type: ignore[attr-defined]
     assert bool(later._source_traceback) is debug  # type: ignore[attr-defined]
-    for handle in (soon, later, at):
+    for handle in (soon, later, at, at_too):
         handle.cancel()
         assert handle.cancelled()
     assert re.match(r"<TimerHandle cancelled when=", repr(later))

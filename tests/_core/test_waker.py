@@ -8,6 +8,7 @@ import threading
 from collections import deque
 
 import pytest
+from support import join
 
 from looplet._core.waker import ThreadWakeup, Waker
 
@@ -51,7 +52,7 @@ def test_thread_wakeup_unblocks_poll_and_coalesces(use_eventfd: bool) -> None:
         t = threading.Thread(target=wake.wake)
         t.start()
         assert p.poll(10_000)  # returns because of the other thread, not the timeout
-        t.join()
+        join(t)
         wake.wake()  # coalesced: still pending, no second write
         wake.drain()
         assert p.poll(0) == []

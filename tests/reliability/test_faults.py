@@ -50,7 +50,6 @@ import errno
 import functools
 import gc
 import hashlib
-import logging
 import os
 import random
 import resource
@@ -68,6 +67,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
+from support import join, wait_for
 
 import looplet
 
@@ -208,7 +208,7 @@ def poll_waits_visible() -> bool:
     thread = threading.Thread(target=block)
     thread.start()
     try:
-        started.wait()
+        wait_for(started, "started")
         assert thread.native_id is not None
         probe = SleepProbe(thread.native_id)
         try:
@@ -219,7 +219,7 @@ def poll_waits_visible() -> bool:
         return False
     finally:
         os.write(w, b"x")
-        thread.join()
+        join(thread)
         os.close(r)
         os.close(w)
 
@@ -848,26 +848,48 @@ def close_behind_the_loops_back(sock: socket.socket) -> int:
     return fd
 
 
-def wait_until_asleep(
-    loop: asyncio.AbstractEventLoop, probe: SleepProbe, give_up: float = SAFETY_TIMEOUT
-) -> tuple[bool, int]:
-    """Run the loop, with nothing to do, until a helper thread sees it asleep in its poll
-    (or gives up); return (seen asleep, loop iterations meanwhile)."""
+#: Idle loop iterations that mean the loop spins instead of sleeping in its poll: an
+#: idle loop sleeps after one or two.
+SPINNING = 1000
+
+
+def wait_until_asleep(loop: asyncio.AbstractEventLoop, probe: SleepProbe) -> tuple[bool, int]:
+    """Run the loop, with nothing to do, until a helper thread sees it asleep in its poll,
+    or sees it make SPINNING iterations without sleeping; return (seen asleep, loop
+    iterations meanwhile). Bounded by iterations, not by time: a spinning loop is found
+    as fast as it spins. SAFETY_TIMEOUT only keeps a stuck loop from hanging the test."""
     count_ticks = TickCounter(loop)
     done: asyncio.Future[bool] = loop.create_future()
+    before = count_ticks()
 
     def watch() -> None:
-        asleep = probe.wait(give_up)
+        deadline = time.monotonic() + SAFETY_TIMEOUT
+        asleep = False
+        while time.monotonic() < deadline and count_ticks() - before < SPINNING:
+            if probe.asleep():
+                asleep = True
+                break
+            time.sleep(0.0005)
         loop.call_soon_threadsafe(done.set_result, asleep)
 
-    before = count_ticks()
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
         asleep = loop.run_until_complete(done)
     finally:
-        watcher.join()
+        watcher.join(SAFETY_TIMEOUT)
+    assert not watcher.is_alive(), "the watcher thread did not finish"
     return asleep, count_ticks() - before
+
+
+#: Where asyncio breaks add_reader's promise ("start monitoring the fd for read
+#: availability") for a file that replaced a watched one under the same fd number.
+ASYNCIO_REUSED_FD_BUG = (
+    "asyncio bug: when a watched fd is closed without remove_reader and its number reused, "
+    "add_reader for the new file only swaps the callback in the selector's table "
+    "(selectors' modify() with unchanged events makes no syscall), so the new file is "
+    "never registered with epoll"
+)
 
 
 def test_fd_closed_behind_the_loops_back_then_reused(loop: asyncio.AbstractEventLoop, loop_sleep: SleepProbe) -> None:
@@ -912,14 +934,15 @@ def test_fd_closed_behind_the_loops_back_then_reused(loop: asyncio.AbstractEvent
 
 
 def test_new_owner_of_a_reused_fd_is_woken_without_removing_first(
-    loop: asyncio.AbstractEventLoop, is_looplet: bool
+    loop: asyncio.AbstractEventLoop, is_looplet: bool, request: pytest.FixtureRequest
 ) -> None:
     """The fd of a watched socket is closed behind the loop's back and its number reused;
     the new owner calls add_reader without remove_reader first (it has no reason to know
-    of the old one). looplet tells the kernel again whenever a handler is replaced, so
-    the new file gets a registration; asyncio's selector only swaps the callback in its
-    own table, makes no syscall, and the new owner is never woken. The loops differ on
-    purpose: the test asserts what each does."""
+    of the old one), and must be woken for its data. looplet tells the kernel again
+    whenever a handler is replaced, so the new file gets a registration; asyncio does
+    not (ASYNCIO_REUSED_FD_BUG), so its id is an expected failure."""
+    if not is_looplet:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=ASYNCIO_REUSED_FD_BUG))
     old, old_peer = socket.socketpair()
     old.setblocking(False)
     fd = old.fileno()
@@ -936,22 +959,32 @@ def test_new_owner_of_a_reused_fd_is_woken_without_removing_first(
             if got.done():
                 break
             loop.run_until_complete(asyncio.sleep(0))
-        assert got.done() is is_looplet
-        if got.done():
+        try:
+            assert got.done(), "the new owner of the fd number was never woken"
             assert got.result() == b"for the new owner"
-        loop.remove_reader(fd)
+        finally:
+            loop.remove_reader(fd)
 
 
-def test_registration_orphaned_by_a_dup_does_not_spin_looplet(
-    loop: asyncio.AbstractEventLoop, loop_sleep: SleepProbe
+def test_registration_orphaned_by_a_dup_does_not_spin_the_loop(
+    loop: asyncio.AbstractEventLoop, loop_sleep: SleepProbe, is_looplet: bool, request: pytest.FixtureRequest
 ) -> None:
     """A dup of the closed fd (what a forked child or `socket.dup` holds) keeps the open
     file, and with it the epoll registration made under the closed number: epoll goes on
     reporting it, and EPOLL_CTL_DEL on that number fails. asyncio's selector swallows the
     failed unregister, so every later epoll_wait returns at once: the loop spins with
     nothing to do. looplet sees the report nobody wants, fails to remove it, and rebuilds
-    its epoll set without it (reactor/epoll.py). This is looplet doing better than asyncio,
-    so the two loops are expected to differ; the poll(2) reactor has no such orphan."""
+    its epoll set without it (reactor/epoll.py); the poll(2) reactor has no such orphan.
+    The test asserts the correct behaviour, an idle loop that sleeps and a new owner woken
+    only for its own data; asyncio's id is an expected failure."""
+    if not is_looplet:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="asyncio bug: its selector swallows the failed EPOLL_CTL_DEL of a registration "
+                "a dup keeps alive, and epoll_wait returns at once for it forever: the idle loop spins",
+            )
+        )
     reports = report_collector(loop)
     old, old_peer = socket.socketpair()
     old.setblocking(False)
@@ -971,15 +1004,9 @@ def test_registration_orphaned_by_a_dup_does_not_spin_looplet(
         close_behind_the_loops_back(old)
         old_peer.send(b"unread")  # the open file (alive through `held`) is now readable
         loop.run_until_complete(woken)
-        # asyncio never falls asleep here: give up on it quickly.
-        asleep, iterations = wait_until_asleep(loop, loop_sleep, SAFETY_TIMEOUT if is_looplet_loop(loop) else 0.5)
-        print(f"\norphaned registration on {type(loop).__name__}: asleep={asleep}, {iterations} idle iterations")
-        if is_looplet_loop(loop):
-            assert asleep
-            assert iterations <= 10
-        else:
-            assert not asleep
-            assert iterations > 10
+        asleep, iterations = wait_until_asleep(loop, loop_sleep)
+        assert asleep, f"the idle loop never slept in its poll: {iterations} iterations"
+        assert iterations <= 10
 
         # A new socket takes the number, if it is still free: looplet's rebuilt epoll
         # object may have taken it (it is the lowest free number at the rebuild).
@@ -1009,14 +1036,8 @@ def test_registration_orphaned_by_a_dup_does_not_spin_looplet(
             assert loop.run_until_complete(got) == b"mine"
             loop.run_until_complete(ticks(5))
             loop.remove_reader(new_fd)
-        if is_looplet_loop(loop):
-            # Its new owner is woken for its own data only.
-            assert spurious == []
-        else:
-            # The orphan's events still arrive under the reused number, and wake the new
-            # owner for data it cannot read.
-            assert reused
-            assert spurious
+        # Its new owner is woken for its own data only.
+        assert spurious == []
     finally:
         os.close(held)
         old_peer.close()
@@ -1096,7 +1117,7 @@ class RaisesOnData(asyncio.Protocol):
 
 
 def test_exception_handler_that_raises_is_logged_and_the_loop_goes_on(
-    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+    loop: asyncio.AbstractEventLoop, loop_errors: Any
 ) -> None:
     handled: list[str] = []
 
@@ -1129,8 +1150,7 @@ def test_exception_handler_that_raises_is_logged_and_the_loop_goes_on(
         # And the loop still does real work.
         return lost, after, await echo_round_trips(5)
 
-    with caplog.at_level(logging.ERROR, logger="asyncio"):
-        lost, after, right = loop.run_until_complete(main())
+    lost, after, right = loop.run_until_complete(main())
     assert right == 5
     assert type(lost) is Boom
     assert after == b""
@@ -1140,8 +1160,9 @@ def test_exception_handler_that_raises_is_logged_and_the_loop_goes_on(
         "Future exception was never retrieved",
     ]
     # Each failure of the handler was logged once, with the handler's own exception.
-    unhandled = [r for r in caplog.records if r.getMessage().startswith("Unhandled error in exception handler")]
-    assert len(unhandled) == len(handled) == 12
+    unhandled = loop_errors.take_all()
+    assert [r.getMessage().splitlines()[0] for r in unhandled] == ["Unhandled error in exception handler"] * 12
+    assert len(handled) == 12
     assert all(r.exc_info is not None and r.exc_info[0] is RuntimeError for r in unhandled)
 
 
@@ -1182,7 +1203,7 @@ def test_signal_during_a_blocking_poll_runs_the_handler_once_each(
         thread.start()
         assert loop.run_until_complete(done) == "all handled"
     finally:
-        thread.join()
+        join(thread)
         loop.remove_signal_handler(signal.SIGUSR1)
     assert calls == [loop_sleep.tid] * signals  # each on the loop's thread
 
@@ -1219,7 +1240,7 @@ def test_queued_signals_run_the_handler_once_per_delivery(
         thread.start()
         assert loop.run_until_complete(done) == "sent"
     finally:
-        thread.join()
+        join(thread)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         loop.remove_signal_handler(sig)
     assert len(calls) == signals
@@ -1478,7 +1499,7 @@ def test_sigint_during_a_blocking_poll(
             with pytest.raises(KeyboardInterrupt):
                 loop.run_until_complete(waiting)
         finally:
-            thread.join()
+            join(thread)
     assert sent == [True]
     assert not waiting.done()
     assert_loop_still_works(loop, waiting, b)
@@ -1509,7 +1530,7 @@ def test_sigint_under_asyncio_runner_cancels_main_and_the_runner_goes_on(
             with pytest.raises(KeyboardInterrupt):
                 runner.run(main())
         finally:
-            thread.join()
+            join(thread)
         assert seen == ["cancelled"]
         assert runner.run(asyncio.sleep(0, "alive")) == "alive"
         assert runner.get_loop().run_until_complete(echo_round_trips(3)) == 3

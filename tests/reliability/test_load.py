@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import pytest
+from support import join, wait_for
 
 import looplet
 
@@ -561,7 +562,7 @@ def test_call_soon_threadsafe_from_many_threads(loop: asyncio.AbstractEventLoop,
         start = threading.Barrier(N_THREADS)
 
         def produce(t: int) -> None:
-            start.wait()
+            wait_for(start, "start")
             call = loop.call_soon_threadsafe
             for seq in range(per_thread):
                 call(callback, t, seq)
@@ -575,7 +576,7 @@ def test_call_soon_threadsafe_from_many_threads(loop: asyncio.AbstractEventLoop,
 
     threads = loop.run_until_complete(main())
     for thread in threads:
-        thread.join()
+        join(thread)
     del threads
     assert ran == [per_thread] * N_THREADS
     assert out_of_order == [0] * N_THREADS

@@ -45,7 +45,12 @@ from typing import Any
 
 import pytest
 
-trustme = pytest.importorskip("trustme")
+
+@pytest.fixture(scope="module")
+def trustme() -> Any:
+    # Only the tests that need certificates skip without trustme.
+    return pytest.importorskip("trustme")
+
 
 Loop = asyncio.AbstractEventLoop
 PY313 = sys.version_info >= (3, 13)
@@ -64,7 +69,7 @@ STUCK_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
-def ca() -> Any:
+def ca(trustme: Any) -> Any:
     return trustme.CA()
 
 
@@ -191,10 +196,6 @@ def test_tls_verifies_certificates_and_names_by_default(
     kwargs: dict[str, Any] = {"ssl": ssl_arg}
     if server_hostname is not None:
         kwargs["server_hostname"] = server_hostname
-    # Neither loop reports a client's failed handshake to its exception handler unless in
-    # debug mode; collect what there is rather than log it.
-    reported: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda lp, context: reported.append(context))
     assert run(tls_connect(server_ctx, host, **kwargs)) == expected
 
 
@@ -420,7 +421,7 @@ def test_children_inherit_none_of_the_loops_fds(
 
 def on_asyncio(func: Callable[[], Awaitable[Any]]) -> Any:
     """What `func()` gives on a fresh stock asyncio loop: the reference."""
-    ref = asyncio.new_event_loop()
+    ref = asyncio.SelectorEventLoop()  # asyncio's class itself: the policy may be looplet's
     try:
         return ref.run_until_complete(func())
     finally:
@@ -599,8 +600,22 @@ UNIX_SCENARIOS: dict[str, Callable[[str], Awaitable[tuple[Any, ...]]]] = {
 }
 
 
+#: Where asyncio's behaviour is a bug looplet does not copy: scenario -> (asyncio's
+#: result, looplet's). asyncio's is asserted too, so a fixed asyncio shows up here.
+ASYNCIO_BUGS: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
+    # asyncio's stale-socket check uses os.stat(), which follows a symlink at the path to
+    # a live socket elsewhere, then unlinks the link and binds its own socket there:
+    # clients that connect by that name now reach the new server. looplet checks with
+    # lstat(): a link is not a stale socket, so bind() fails and both stay as they were.
+    "symlink-to-live-socket": (
+        ("ok", "socket", "socket", "nothing", "socket"),
+        (("OSError", 98), "symlink", "socket"),
+    ),
+}
+
+
 @pytest.mark.parametrize("scenario", list(UNIX_SCENARIOS))
-def test_unix_socket_path_handling_is_asyncios(loop: Loop, scenario: str) -> None:
+def test_unix_socket_path_handling_is_asyncios(loop: Loop, is_looplet: bool, scenario: str) -> None:
     func = UNIX_SCENARIOS[scenario]
 
     async def in_tmp() -> tuple[Any, ...]:
@@ -609,6 +624,14 @@ def test_unix_socket_path_handling_is_asyncios(loop: Loop, scenario: str) -> Non
 
     expected = on_asyncio(in_tmp)
     got = loop.run_until_complete(in_tmp())
+    if scenario in ASYNCIO_BUGS:
+        asyncio_result, looplet_result = ASYNCIO_BUGS[scenario]
+        if not PY313:
+            # Before 3.13 nothing unlinks the socket file at close.
+            asyncio_result = (*asyncio_result[:3], "socket", "socket")
+        assert expected == asyncio_result
+        assert got == (looplet_result if is_looplet else asyncio_result)
+        return
     assert got == expected
     if scenario in ("regular-file-is-kept", "directory-is-kept"):
         # Not overwritten, whatever the exception: asyncio refuses with EADDRINUSE.

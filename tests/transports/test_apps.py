@@ -11,15 +11,6 @@ from typing import Any
 
 import pytest
 
-aiohttp = pytest.importorskip("aiohttp")
-from aiohttp import web  # noqa: E402
-
-uvicorn = pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-websockets = pytest.importorskip("websockets")
-from websockets.asyncio.client import connect as ws_connect  # noqa: E402
-from websockets.asyncio.server import serve as ws_serve  # noqa: E402
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -28,6 +19,10 @@ def free_port() -> int:
 
 
 def test_aiohttp_server_and_client(loop: asyncio.AbstractEventLoop) -> None:
+    # Each test imports what it needs: a missing library skips only its own tests.
+    aiohttp = pytest.importorskip("aiohttp")
+    web = pytest.importorskip("aiohttp.web")
+
     async def hello(request: Any) -> Any:
         return web.json_response({"hello": request.match_info["name"], "n": int(request.query.get("n", 0))})
 
@@ -66,6 +61,9 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def test_uvicorn_app_answers_httpx(loop: asyncio.AbstractEventLoop) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    httpx = pytest.importorskip("httpx")
+
     async def main() -> None:
         port = free_port()
         config = uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -91,6 +89,10 @@ def test_uvicorn_app_answers_httpx(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_websockets_echo(loop: asyncio.AbstractEventLoop) -> None:
+    ws_client = pytest.importorskip("websockets.asyncio.client")
+    ws_server = pytest.importorskip("websockets.asyncio.server")
+    ws_connect, ws_serve = ws_client.connect, ws_server.serve
+
     async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
