@@ -47,6 +47,7 @@ from support import join, wait_for
 import looplet
 
 HOST: Final = "127.0.0.1"
+TESTS_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Connection test. One message per connection, unique to it; the byte after the echo tells
 # the server that the client has checked its echo (so "all acknowledged" means every client
@@ -280,6 +281,8 @@ async def run_clients_in_child(port: int, n: int, max_in_flight: int, kind: str)
         str(max_in_flight),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # This file as a script imports tests/support.py as the test run does.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [TESTS_DIR, os.environ.get("PYTHONPATH")]))},
     )
     try:
         out, err = await proc.communicate()
@@ -296,7 +299,7 @@ async def run_clients_in_child(port: int, n: int, max_in_flight: int, kind: str)
 
 def _client_process_main(argv: list[str]) -> None:
     kind, port, n, in_flight = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    loop = looplet.new_event_loop() if kind == "looplet" else asyncio.new_event_loop()
+    loop = looplet.new_event_loop() if kind == "looplet" else asyncio.SelectorEventLoop()
     try:
         report = loop.run_until_complete(run_clients(port, n, in_flight, Meter()))
     finally:
