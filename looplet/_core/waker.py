@@ -7,13 +7,15 @@ before running the handle, so a wake that arrives while the handle runs queues i
 
 `ThreadWakeup` is the cross-thread half: the one fd that other threads write to so
 that a blocked `reactor.poll()` returns. It too coalesces: one write per poll, not one
-per `call_soon_threadsafe`.
+per `call_soon_threadsafe`. Its invariant: no write reaches the fd number after
+`close()` has closed it, whatever thread writes, with or without the GIL.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 from asyncio import Handle
 from collections import deque
 from typing import Final
@@ -64,25 +66,28 @@ class ThreadWakeup:
     after the reactor reported the fd readable and before the run queue is read.
     """
 
-    __slots__ = ("_pending", "_rfd", "_rsock", "_wfd", "_wsock", "kind")
+    __slots__ = ("_closed", "_lock", "_pending", "_rfd", "_rsock", "_wfd", "_wsock")
 
     def __init__(self, use_eventfd: bool = _HAVE_EVENTFD) -> None:
-        #: Set by the first wake() after a drain; later wakes skip the syscall.
+        #: Set by the first wake() after a drain; later wakes skip the syscall (and the lock).
         self._pending: bool = False
+        #: Held around each write and around close(): a writer that read the fd number
+        #: before close() must finish its write before that number is closed and, maybe,
+        #: given to another file by some other thread's open().
+        self._lock: threading.Lock = threading.Lock()
+        self._closed: bool = False
         self._rsock: socket.socket | None = None
         self._wsock: socket.socket | None = None
         if use_eventfd:
             fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             self._rfd: int = fd
             self._wfd: int = fd
-            self.kind: str = "eventfd"
         else:
             rsock, wsock = socket.socketpair()
             rsock.setblocking(False)
             wsock.setblocking(False)
             self._rsock, self._wsock = rsock, wsock
             self._rfd, self._wfd = rsock.fileno(), wsock.fileno()
-            self.kind = "socketpair"
 
     def fileno(self) -> int:
         """The fd the reactor watches for readability."""
@@ -90,18 +95,23 @@ class ThreadWakeup:
 
     def wake(self) -> None:
         """Make the next (or current) poll return. Thread-safe; coalesced."""
+        # Unlocked fast path: a wake-up is on its way already. Reading a stale False
+        # only costs the lock below.
         if self._pending:
             return
-        self._pending = True
-        try:
-            if self._wsock is None:
-                os.eventfd_write(self._wfd, 1)
-            else:
-                self._wsock.send(b"\0")
-        except OSError:
-            # Full (the loop is far behind and will wake anyway) or closed (the loop
-            # is gone): neither is the waking thread's problem. asyncio ignores it too.
-            pass
+        with self._lock:
+            if self._pending or self._closed:
+                return
+            self._pending = True
+            try:
+                if self._wsock is None:
+                    os.eventfd_write(self._wfd, 1)
+                else:
+                    self._wsock.send(b"\0")
+            except OSError:
+                # Full: the loop is far behind and will wake anyway. asyncio ignores
+                # it too.
+                pass
 
     def drain(self) -> None:
         """Consume pending wake-ups; called by the loop thread only."""
@@ -121,10 +131,14 @@ class ThreadWakeup:
 
     def close(self) -> None:
         """Close the fd(s); later wake() calls are silently ignored."""
-        self._pending = True  # no more writes to an fd number that may be reused
-        if self._rsock is not None and self._wsock is not None:
-            self._rsock.close()
-            self._wsock.close()
-        elif self._rfd >= 0:
-            os.close(self._rfd)
-        self._rfd = self._wfd = -1
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._pending = True
+            if self._rsock is not None and self._wsock is not None:
+                self._rsock.close()
+                self._wsock.close()
+            else:
+                os.close(self._rfd)
+            self._rfd = self._wfd = -1
