@@ -11,6 +11,8 @@ own Task and Future are driven as they are.
 
 from __future__ import annotations
 
+# First: the checks that asyncio has the shapes looplet relies on run before any of it.
+from looplet import _asyncio  # noqa: F401  # isort: skip
 from looplet._core import scheduler as _scheduler
 from looplet._core.clock import Clock
 from looplet.loop import EventLoop
