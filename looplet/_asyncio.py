@@ -10,8 +10,8 @@ names (`asyncio.Handle`, `asyncio.Future`, the transport and protocol ABCs, ...)
 imported from asyncio as usual.
 
 The invariant this module owns: each shape looplet relies on (a slot, a signature, a
-method, an enum member, a constant) is checked when this module is imported, which is
-the first thing `import looplet` does. On a Python whose asyncio differs, the import
+method, an enum member, a constant) is checked when this module is imported, which
+`import looplet` does before anything else of looplet. On a Python whose asyncio differs, the import
 fails with an `UnsupportedPython` (an ImportError) that names the Python version and
 what changed, instead of looplet failing later, inside some callback.
 
