@@ -197,12 +197,30 @@ def format_callback_source(callback: object, args: object, debug: bool) -> str:
 
 # -- the running loop, debug mode, coroutine functions, tasks -------------------------------
 
-#: asyncio's running-loop slot (C-accelerated): the loop or None, and its setter.
-get_running_loop_or_none: Final[Callable[[], asyncio.AbstractEventLoop | None]] = require(events, "_get_running_loop")
-set_running_loop: Final[Callable[[asyncio.AbstractEventLoop | None], None]] = require(events, "_set_running_loop")
+# These three are looked up in asyncio's modules on each call, as asyncio's own loops
+# do, rather than bound: code that replaces them must reach looplet's loops too
+# (CPython's tests put the pure-Python running-loop functions in place, and patch
+# coroutines._is_debug_mode). None is on the hot path: each runs once per run_forever,
+# run_until_complete or loop.
+require(events, "_get_running_loop")
+require(events, "_set_running_loop")
+require(coroutines, "_is_debug_mode")
 
-#: Whether a new loop starts in debug mode: -X dev, or PYTHONASYNCIODEBUG unless -E.
-is_debug_mode: Final[Callable[[], bool]] = require(coroutines, "_is_debug_mode")
+
+def get_running_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """The running loop of this thread, or None (asyncio's running-loop slot)."""
+    return events._get_running_loop()
+
+
+def set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Make `loop` (or None) the running loop of this thread."""
+    events._set_running_loop(loop)
+
+
+def is_debug_mode() -> bool:
+    """Whether a new loop starts in debug mode: -X dev, or PYTHONASYNCIODEBUG unless -E."""
+    return bool(coroutines._is_debug_mode())  # type: ignore[attr-defined]  # typeshed omits it
+
 
 #: How far back debug mode records where coroutines and handles were created.
 DEBUG_STACK_DEPTH: Final[int] = require(constants, "DEBUG_STACK_DEPTH")

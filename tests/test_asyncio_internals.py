@@ -20,6 +20,7 @@ from unittest import mock
 
 import pytest
 
+import looplet
 from looplet import _asyncio
 from looplet._asyncio import PolicyAPI, UnsupportedPython
 
@@ -316,3 +317,23 @@ def test_policy_bindings_on_this_python() -> None:
         assert _asyncio.DefaultEventLoopPolicy is asyncio.DefaultEventLoopPolicy
         assert _asyncio.get_event_loop_policy is asyncio.get_event_loop_policy
         assert _asyncio.set_event_loop_policy is asyncio.set_event_loop_policy
+
+
+def test_the_running_loop_and_debug_mode_are_read_through_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As asyncio's own loops do: code that swaps these functions (CPython's tests run
+    # the pure-Python running-loop functions) reaches looplet's loops too.
+    py_get = asyncio.events._py__get_running_loop  # type: ignore[attr-defined]
+    monkeypatch.setattr(asyncio.events, "_get_running_loop", py_get)
+    monkeypatch.setattr(asyncio.events, "_set_running_loop", asyncio.events._py__set_running_loop)  # type: ignore[attr-defined]
+    monkeypatch.setattr(asyncio.coroutines, "_is_debug_mode", lambda: True)
+
+    async def main() -> object:
+        return py_get()
+
+    loop = looplet.new_event_loop()
+    try:
+        assert loop.get_debug()
+        assert loop.run_until_complete(main()) is loop
+        assert py_get() is None
+    finally:
+        loop.close()
