@@ -1,8 +1,14 @@
 """`python -m looplet script.py [args...]`: run a script with looplet as its event loop.
 
 The script runs as `__main__`, exactly as `python script.py` would run it, after
-`looplet.install()` has made looplet the loop of `asyncio.run()` and
+looplet's policy has made looplet the loop of `asyncio.run()`, `asyncio.Runner()` and
 `asyncio.new_event_loop()`. `-m module` runs a module the same way.
+
+The invariant owned here: the script runs unchanged and sees no warning of looplet's
+making. A script that calls `asyncio.run(main())` can only be reached through
+asyncio's event loop policy, deprecated from Python 3.14 on; the policy is installed
+with `use_looplet_policy()`, which uses the spellings asyncio itself uses and does not
+warn: the user chose `-m looplet`, not a deprecated API they could replace.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import os
 import runpy
 import sys
 
-import looplet
+from looplet.policy import use_looplet_policy
 
 USAGE = "usage: python -m looplet script.py [args...]  |  python -m looplet -m module [args...]"
 
@@ -21,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr if not args else sys.stdout)
         return 2 if not args else 0
-    looplet.install()
+    try:
+        use_looplet_policy()
+    except RuntimeError as exc:
+        print(f"python -m looplet: {exc}", file=sys.stderr)
+        return 2
     if args[0] == "-m":
         if len(args) < 2:
             print(USAGE, file=sys.stderr)

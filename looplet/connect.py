@@ -19,15 +19,16 @@ newer than the running Python, the "only meaningful with ssl" checks) live here 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import os
 import socket
 import sys
-from asyncio import futures, protocols, staggered, transports
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from looplet._asyncio import staggered_race
 from looplet.errors import logger
 
 try:
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover - Python built without ssl
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
 
-_ProtocolT = TypeVar("_ProtocolT", bound=protocols.BaseProtocol)
+_ProtocolT = TypeVar("_ProtocolT", bound=asyncio.BaseProtocol)
 
 #: `ssl=`: an SSLContext, True for a default client context, or None/False for none.
 SSLArg = Any
@@ -182,7 +183,7 @@ async def create_connection(
     happy_eyeballs_delay: float | None = None,
     interleave: int | None = None,
     all_errors: bool = False,
-) -> tuple[transports.Transport, _ProtocolT]:
+) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.create_connection`: connect a stream to host:port (or adopt `sock`)."""
     if not PY312 and all_errors is not False:
         raise reject_newer_argument(loop, "create_connection", "all_errors")
@@ -229,7 +230,7 @@ async def create_connection(
                 except OSError:
                     continue
         else:
-            sock, _, _ = await staggered.staggered_race(
+            sock, _, _ = await staggered_race(
                 (functools.partial(_connect_sock, loop, exceptions, addrinfo, laddr_infos) for addrinfo in infos),
                 happy_eyeballs_delay,
                 loop=loop,
@@ -275,15 +276,15 @@ async def make_connection_transport(
     ssl_shutdown_timeout: float | None = None,
     *,
     owns_sock: bool = False,
-) -> tuple[transports.Transport, _ProtocolT]:
+) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `_create_connection_transport`: wrap a connected socket, wait for connection_made.
 
     `owns_sock`: the socket was made by the caller's setup, not given by the user, so
     it is closed if no transport could take it (asyncio leaves it to the GC).
     """
     sock.setblocking(False)
-    waiter: futures.Future[None] = loop.create_future()
-    transport: transports.Transport
+    waiter: asyncio.Future[None] = loop.create_future()
+    transport: asyncio.Transport
     try:
         protocol = protocol_factory()
         if ssl:
@@ -323,7 +324,7 @@ async def create_unix_connection(
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
-) -> tuple[transports.Transport, _ProtocolT]:
+) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.create_unix_connection`: connect a stream to a Unix socket path (or adopt `sock`)."""
     assert server_hostname is None or isinstance(server_hostname, str)
     if ssl:
@@ -374,7 +375,7 @@ async def connect_accepted_socket(
     ssl: SSLArg = None,
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
-) -> tuple[transports.Transport, _ProtocolT]:
+) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.connect_accepted_socket`: a transport for a socket accepted elsewhere."""
     if sock.type != socket.SOCK_STREAM:
         raise ValueError(f"A Stream Socket was expected, got {sock!r}")

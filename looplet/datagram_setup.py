@@ -11,8 +11,8 @@ one is closed, and the transport is closed if it never became ready.
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from asyncio import futures, protocols, transports
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,7 +23,7 @@ from looplet.serve import remove_stale_unix_socket, set_reuseport
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
 
-_ProtocolT = TypeVar("_ProtocolT", bound=protocols.BaseProtocol)
+_ProtocolT = TypeVar("_ProtocolT", bound=asyncio.BaseProtocol)
 
 #: ((family, proto), (local address, remote address)): one way to set up the endpoint.
 _AddrPair = tuple[tuple[int, int], tuple[Any, Any]]
@@ -110,7 +110,7 @@ async def create_datagram_endpoint(
     reuse_port: bool | None = None,
     allow_broadcast: bool | None = None,
     sock: socket.socket | None = None,
-) -> tuple[transports.DatagramTransport, _ProtocolT]:
+) -> tuple[asyncio.DatagramTransport, _ProtocolT]:
     """asyncio's `loop.create_datagram_endpoint` (3.11+: no `reuse_address`, it was removed)."""
     r_addr = None
     if sock is not None:
@@ -151,7 +151,7 @@ async def create_datagram_endpoint(
             raise exceptions[0]
 
     protocol = protocol_factory()
-    waiter: futures.Future[None] = loop.create_future()
+    waiter: asyncio.Future[None] = loop.create_future()
     transport = loop._make_datagram_transport(sock, protocol, r_addr, waiter)
     if loop._debug:
         if local_addr:

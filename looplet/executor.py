@@ -9,13 +9,13 @@ resolved in the executor.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import socket
 import threading
 import time
 import warnings
-from asyncio import futures, timeouts
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ class Executors:
 
     def run(
         self, executor: concurrent.futures.Executor | None, func: Callable[..., Any], args: tuple[Any, ...]
-    ) -> futures.Future[Any]:
+    ) -> asyncio.Future[Any]:
         loop = self._loop
         loop._check_closed()
         if loop._debug:
@@ -50,7 +50,7 @@ class Executors:
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self.default = executor
-        return futures.wrap_future(executor.submit(func, *args), loop=loop)
+        return asyncio.wrap_future(executor.submit(func, *args), loop=loop)
 
     def set_default(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -68,7 +68,7 @@ class Executors:
         thread = threading.Thread(target=self._join, args=(executor, future))
         thread.start()
         try:
-            async with timeouts.timeout(timeout):
+            async with asyncio.timeout(timeout):
                 await future
         except TimeoutError:
             warnings.warn(
@@ -80,7 +80,7 @@ class Executors:
         else:
             thread.join()
 
-    def _join(self, executor: concurrent.futures.ThreadPoolExecutor, future: futures.Future[None]) -> None:
+    def _join(self, executor: concurrent.futures.ThreadPoolExecutor, future: asyncio.Future[None]) -> None:
         loop = self._loop
         try:
             executor.shutdown(wait=True)
@@ -99,7 +99,7 @@ class Executors:
             executor.shutdown(wait=False)
 
 
-def _set_result_unless_cancelled(fut: futures.Future[None]) -> None:
+def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
     if not fut.cancelled():
         fut.set_result(None)
 

@@ -15,19 +15,27 @@ are: the loop only schedules their callbacks.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import os
 import socket
 import sys
 import threading
 import warnings
 import weakref
-from asyncio import base_events, coroutines, events, futures, tasks
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet import errors, sockio
+from looplet._asyncio import (
+    DEBUG_STACK_DEPTH,
+    get_running_loop_or_none,
+    ipaddr_info,
+    is_debug_mode,
+    iscoroutinefunction,
+    set_running_loop,
+    set_task_name,
+)
 from looplet._core.clock import Clock
 from looplet._core.handles import new_handle as _new_handle
 from looplet._core.handles import new_timer_handle as _new_timer_handle
@@ -43,24 +51,14 @@ from looplet.signals import SignalHandlers
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-# asyncio's constants.DEBUG_STACK_DEPTH: how far back debug mode records origins.
-_DEBUG_STACK_DEPTH = 10
-# asyncio's constants.THREAD_JOIN_TIMEOUT, used by Runner on 3.12+.
-_THREAD_JOIN_TIMEOUT = 300
 
-
-def _run_until_complete_cb(fut: futures.Future[Any]) -> None:
+def _run_until_complete_cb(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         exc = fut.exception()
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
             # Let the exception propagate out of run_forever by not stopping here.
             return
     fut.get_loop().stop()
-
-
-def _debug_mode_from_environment() -> bool:
-    # asyncio's coroutines._is_debug_mode(): -X dev, or PYTHONASYNCIODEBUG unless -E.
-    return sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
 
 
 def _trim_source_traceback(obj: object) -> None:
@@ -109,7 +107,7 @@ class EventLoop(Networking, Processes, Observing):
         # method, bound here so a cancel costs no extra call.
         self._timer_handle_cancelled = self._timers.cancelled
         wakeup = self._scheduler.wakeup
-        self._scheduler.reactor.add(wakeup.fileno(), READ, events.Handle(wakeup.drain, (), self, None))
+        self._scheduler.reactor.add(wakeup.fileno(), READ, asyncio.Handle(wakeup.drain, (), self, None))
         self._closed = False
         self._thread_id: int | None = None
         self._exception_handler: errors.ExceptionHandler | None = None
@@ -126,7 +124,7 @@ class EventLoop(Networking, Processes, Observing):
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self._init_observing(shuffle_seed)
-        self.set_debug(_debug_mode_from_environment())
+        self.set_debug(is_debug_mode())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} running={self.is_running()} closed={self.is_closed()} debug={self.get_debug()}>"
@@ -153,12 +151,12 @@ class EventLoop(Networking, Processes, Observing):
         self._old_agen_hooks = sys.get_asyncgen_hooks()
         self._thread_id = threading.get_ident()
         sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
-        events._set_running_loop(self)
+        set_running_loop(self)
 
     def _run_forever_cleanup(self) -> None:
         self._scheduler.stopping = False
         self._thread_id = None
-        events._set_running_loop(None)
+        set_running_loop(None)
         self._set_coroutine_origin_tracking(False)
         if self._old_agen_hooks is not None:
             sys.set_asyncgen_hooks(*self._old_agen_hooks)
@@ -168,8 +166,8 @@ class EventLoop(Networking, Processes, Observing):
         """Run until the future (or coroutine, wrapped in a Task) is done; return its result."""
         self._check_closed()
         self._check_running()
-        new_task = not futures.isfuture(future)
-        fut: futures.Future[T] = tasks.ensure_future(cast("Awaitable[T]", future), loop=self)
+        new_task = not asyncio.isfuture(future)
+        fut: asyncio.Future[T] = asyncio.ensure_future(cast("Awaitable[T]", future), loop=self)
         if new_task:
             # Its exception reaches the caller; don't also log "never retrieved".
             fut._log_destroy_pending = False  # type: ignore[attr-defined]
@@ -229,7 +227,7 @@ class EventLoop(Networking, Processes, Observing):
     def _check_running(self) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
-        if events._get_running_loop() is not None:
+        if get_running_loop_or_none() is not None:
             raise RuntimeError("Cannot run the event loop while another loop is running")
 
     def _check_thread(self) -> None:
@@ -237,7 +235,7 @@ class EventLoop(Networking, Processes, Observing):
             raise RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one")
 
     def _check_callback(self, callback: object, method: str) -> None:
-        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+        if asyncio.iscoroutine(callback) or iscoroutinefunction(callback):
             raise TypeError(f"coroutines cannot be used with {method}()")
         if not callable(callback):
             raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
@@ -266,7 +264,7 @@ class EventLoop(Networking, Processes, Observing):
             return
         closing = list(self._asyncgens)
         self._asyncgens.clear()
-        results = await tasks.gather(*[ag.aclose() for ag in closing], return_exceptions=True)
+        results = await asyncio.gather(*[ag.aclose() for ag in closing], return_exceptions=True)
         for result, agen in zip(results, closing, strict=False):
             if isinstance(result, Exception):
                 self.call_exception_handler(
@@ -285,14 +283,14 @@ class EventLoop(Networking, Processes, Observing):
 
     def call_soon(
         self, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
-    ) -> events.Handle:
+    ) -> asyncio.Handle:
         """Run `callback(*args)` on the next tick, in FIFO order."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-            handle = events.Handle(callback, args, self, context)
+            handle = asyncio.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
         else:
             handle = _new_handle(callback, args, self, copy_context() if context is None else context)
@@ -301,12 +299,12 @@ class EventLoop(Networking, Processes, Observing):
 
     def call_soon_threadsafe(
         self, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
-    ) -> events.Handle:
+    ) -> asyncio.Handle:
         """Like call_soon(), from any thread: wakes the loop if it is blocked."""
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-            handle = events.Handle(callback, args, self, context)
+            handle = asyncio.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
         else:
             handle = _new_handle(callback, args, self, copy_context() if context is None else context)
@@ -321,7 +319,7 @@ class EventLoop(Networking, Processes, Observing):
 
     def call_later(
         self, delay: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
-    ) -> events.TimerHandle:
+    ) -> asyncio.TimerHandle:
         """Run `callback(*args)` after `delay` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
@@ -339,7 +337,7 @@ class EventLoop(Networking, Processes, Observing):
 
     def call_at(
         self, when: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
-    ) -> events.TimerHandle:
+    ) -> asyncio.TimerHandle:
         """Run `callback(*args)` at loop time `when`."""
         if when is None:
             raise TypeError("when cannot be None")
@@ -347,7 +345,7 @@ class EventLoop(Networking, Processes, Observing):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-            timer = events.TimerHandle(when, callback, args, self, context)
+            timer = asyncio.TimerHandle(when, callback, args, self, context)
             _trim_source_traceback(timer)
         else:
             timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
@@ -360,9 +358,9 @@ class EventLoop(Networking, Processes, Observing):
 
     # -- futures and tasks ---------------------------------------------------------------
 
-    def create_future(self) -> futures.Future[Any]:
+    def create_future(self) -> asyncio.Future[Any]:
         """Create an asyncio.Future attached to this loop."""
-        return futures.Future(loop=self)
+        return asyncio.Future(loop=self)
 
     def create_task(  # type: ignore[override]  # typeshed (3.13) lists 3.14's eager_start
         self,
@@ -370,22 +368,18 @@ class EventLoop(Networking, Processes, Observing):
         *,
         name: str | None = None,
         context: Context | None = None,
-    ) -> tasks.Task[T]:
+    ) -> asyncio.Task[T]:
         """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._task_factory is None:
-            task = tasks.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
+            task = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
             if self._debug:
                 _trim_source_traceback(task)
             return task
         task = self._task_factory(self, coro) if context is None else self._task_factory(self, coro, context=context)
         if name is not None:
-            if sys.version_info >= (3, 13):
-                task.set_name(name)
-            else:
-                # 3.11/3.12: a factory's object without set_name() gets a DeprecationWarning.
-                tasks._set_task_name(task, name)  # type: ignore[attr-defined]
+            set_task_name(task, name)
         return task  # type: ignore[no-any-return]
 
     def set_task_factory(self, factory: Any) -> None:
@@ -402,7 +396,7 @@ class EventLoop(Networking, Processes, Observing):
 
     def run_in_executor(
         self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
-    ) -> futures.Future[T]:
+    ) -> asyncio.Future[T]:
         """Run `func(*args)` in `executor` (the default thread pool if None)."""
         return self._executors.run(executor, func, args)
 
@@ -431,7 +425,7 @@ class EventLoop(Networking, Processes, Observing):
         host, port = address[:2]
         # asyncio's shortcut for a numeric host: the port reaches connect()/bind() as
         # given, and they refuse one outside 0-65535 (getaddrinfo wraps 70000 to 4464).
-        info = base_events._ipaddr_info(host, port, family, type, proto, *address[2:])  # type: ignore[attr-defined]
+        info = ipaddr_info(host, port, family, type, proto, *address[2:])
         if info is not None:
             return [info]
         infos = await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
@@ -449,11 +443,11 @@ class EventLoop(Networking, Processes, Observing):
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
-    def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> events.Handle:
+    def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
-            handle = events.Handle(callback, args, self, None)
+            handle = asyncio.Handle(callback, args, self, None)
         else:
             handle = _new_handle(callback, args, self, copy_context())
         old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
@@ -589,7 +583,7 @@ class EventLoop(Networking, Processes, Observing):
             return
         if enabled:
             self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
-            sys.set_coroutine_origin_tracking_depth(_DEBUG_STACK_DEPTH)
+            sys.set_coroutine_origin_tracking_depth(DEBUG_STACK_DEPTH)
         else:
             sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
         self._coroutine_origin_tracking_enabled = enabled

@@ -9,13 +9,14 @@ of looplet's own, on its reactor; TLS is asyncio's `sslproto` layer over such a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from asyncio import base_events, constants, events, sslproto, transports
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from looplet import connect, datagram_setup, serve, sockio, transport_ops
+from looplet._asyncio import SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLProtocol
 from looplet.reactor import READ
 from looplet.transports.datagram import DatagramTransport
 from looplet.transports.stream import SocketTransport
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from looplet.loop import EventLoop
 
 
-class Networking(events.AbstractEventLoop):
+class Networking(asyncio.AbstractEventLoop):
     """The transport-level API of `EventLoop` (mixed in; not usable alone)."""
 
     if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class Networking(events.AbstractEventLoop):
         call_connection_made: bool = True,
     ) -> Any:
         # TLS is asyncio's own protocol layer (sslproto) over looplet's transport.
-        ssl_protocol = sslproto.SSLProtocol(
+        ssl_protocol = SSLProtocol(
             self,
             protocol,
             sslcontext,
@@ -103,8 +104,8 @@ class Networking(events.AbstractEventLoop):
         sslcontext: Any = None,
         server: Any = None,
         backlog: int = 100,
-        ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
-        ssl_shutdown_timeout: float | None = constants.SSL_SHUTDOWN_TIMEOUT,
+        ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
     ) -> None:
         # Called by asyncio's Server: accept on readability, up to `backlog` per tick.
         self._add_io(
@@ -147,7 +148,7 @@ class Networking(events.AbstractEventLoop):
         happy_eyeballs_delay: float | None = None,
         interleave: int | None = None,
         all_errors: bool = False,
-    ) -> tuple[transports.Transport, Any]:
+    ) -> tuple[asyncio.Transport, Any]:
         """Open a stream connection to host:port (or wrap `sock`); return (transport, protocol)."""
         return await connect.create_connection(
             self._as_loop(),
@@ -185,7 +186,7 @@ class Networking(events.AbstractEventLoop):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
-    ) -> base_events.Server:
+    ) -> asyncio.Server:
         """Listen on host(s):port (or on `sock`); return an asyncio Server."""
         return await serve.create_server(
             self._as_loop(),
@@ -215,7 +216,7 @@ class Networking(events.AbstractEventLoop):
         server_hostname: str | None = None,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
-    ) -> tuple[transports.Transport, Any]:
+    ) -> tuple[asyncio.Transport, Any]:
         """Open a stream connection to a Unix socket path (or wrap `sock`)."""
         return await connect.create_unix_connection(
             self._as_loop(),
@@ -240,7 +241,7 @@ class Networking(events.AbstractEventLoop):
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
         cleanup_socket: bool = True,
-    ) -> base_events.Server:
+    ) -> asyncio.Server:
         """Listen on a Unix socket path (or on `sock`); return an asyncio Server."""
         return await serve.create_unix_server(
             self._as_loop(),
@@ -263,7 +264,7 @@ class Networking(events.AbstractEventLoop):
         ssl: Any = None,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
-    ) -> tuple[transports.Transport, Any]:
+    ) -> tuple[asyncio.Transport, Any]:
         """Wrap a socket accepted elsewhere in a transport (server side)."""
         return await connect.connect_accepted_socket(
             self._as_loop(),
@@ -286,7 +287,7 @@ class Networking(events.AbstractEventLoop):
         reuse_port: bool | None = None,
         allow_broadcast: bool | None = None,
         sock: socket.socket | None = None,
-    ) -> tuple[transports.DatagramTransport, Any]:
+    ) -> tuple[asyncio.DatagramTransport, Any]:
         """Open a datagram endpoint (UDP or Unix); return (transport, protocol)."""
         return await datagram_setup.create_datagram_endpoint(
             self._as_loop(),
@@ -311,7 +312,7 @@ class Networking(events.AbstractEventLoop):
         server_hostname: str | None = None,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
-    ) -> transports.Transport:
+    ) -> asyncio.Transport:
         """Upgrade `transport` to TLS; return the new transport `protocol` now uses."""
         return await transport_ops.start_tls(
             self._as_loop(),

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from looplet._asyncio import get_running_loop_or_none
 from looplet._core.clock import Clock
 from looplet._core.observer import LAG_BOUNDS, Observer, Tracer
 
@@ -259,7 +260,7 @@ def trace(path: str | os.PathLike[str]) -> Iterator[Tracer]:
     Raises:
         RuntimeError: the running loop is not a looplet loop.
     """
-    running = asyncio.events._get_running_loop()
+    running = get_running_loop_or_none()
     if running is not None and not isinstance(running, Observing):
         raise RuntimeError(f"looplet.trace() needs a looplet loop, not {type(running).__name__}")
     if running is not None:

@@ -16,11 +16,12 @@ error reaches the caller.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from asyncio import base_subprocess, events
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from looplet._asyncio import BaseSubprocessTransport
 from looplet.children import ChildWatcher
 from looplet.errors import logger
 from looplet.transports.pipe import ReadPipeTransport, WritePipeTransport
@@ -55,7 +56,7 @@ def _check_buffering_and_encoding(bufsize: Any, text: Any, encoding: Any, errors
         raise ValueError("errors must be None")
 
 
-class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
+class SubprocessTransport(BaseSubprocessTransport):
     """asyncio's subprocess transport, started with `subprocess.Popen` (bytes, unbuffered)."""
 
     def _start(  # type: ignore[override]
@@ -73,7 +74,7 @@ class SubprocessTransport(base_subprocess.BaseSubprocessTransport):
         )
 
 
-class Processes(events.AbstractEventLoop):
+class Processes(asyncio.AbstractEventLoop):
     """The subprocess and pipe API of `EventLoop` (mixed in; not usable alone)."""
 
     if TYPE_CHECKING:

@@ -22,8 +22,12 @@ any test, and puts the previous policy back in `pytest_unconfigure`. That works 
 silently), and it parametrizes every test, which on pytest < 8.4 appends `[looplet]` to
 every test id. What still wins over the policy is a project's explicit choice, its own
 loop-factory hook or `event_loop_policy` override: the plugin leaves it alone, and the
-summary names the tests that ran on another loop. (asyncio deprecates policies from 3.14;
-on the Pythons looplet supports, 3.11-3.13, they are current API.)
+summary names the tests that ran on another loop. asyncio deprecates policies in 3.14
+and removes them in 3.16; pytest-asyncio 1.x still makes its loops through them (it
+silences their warnings itself), so on 3.14 and 3.15 the plugin installs the policy as
+`python -m looplet` does, by the spellings asyncio itself uses, which do not warn: the
+user asked for `--looplet`, not for a deprecated call. Where asyncio has no policies,
+`--looplet` is a usage error that says so.
 
 How `virtual_clock` reaches the test's loop. pytest-asyncio runs a test in the loop of
 the test's loop scope (its `asyncio` mark's `loop_scope`, else the
@@ -53,7 +57,7 @@ from typing import Any, Final, Literal
 import pytest
 
 from looplet.loop import EventLoop
-from looplet.policy import install, restore
+from looplet.policy import restore, use_looplet_policy
 from looplet.testing import VirtualClock
 
 try:
@@ -119,16 +123,22 @@ class LoopletSession:
         self.config = config
         #: asyncio's policy before ours, put back by pytest_unconfigure.
         self.previous_policy: asyncio.AbstractEventLoopPolicy | None = None
+        self.installed = False
         #: Node ids of the pytest-asyncio tests that ran, by the loop each ran on.
         self.ran_on: dict[str, list[str]] = {}
         #: pytest-asyncio tests whose loop could not be seen (hypothesis tests).
         self.unseen: int = 0
 
     def install_policy(self) -> None:
-        self.previous_policy = install()
+        try:
+            self.previous_policy = use_looplet_policy()
+        except RuntimeError as exc:
+            raise pytest.UsageError(f"--looplet: {exc}") from None
+        self.installed = True
 
     def pytest_unconfigure(self) -> None:
-        restore(self.previous_policy)
+        if self.installed:
+            restore(self.previous_policy)
 
     # tryfirst: printed after pytest-asyncio's own "asyncio: mode=..." line.
     @pytest.hookimpl(tryfirst=True)

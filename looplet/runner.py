@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from looplet._asyncio import get_running_loop_or_none
 from looplet._core.clock import Clock
 
 T = TypeVar("T")
@@ -32,7 +33,7 @@ def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     Raises:
         RuntimeError: called while another event loop is running in this thread.
     """
-    if asyncio.events._get_running_loop() is not None:
+    if get_running_loop_or_none() is not None:
         # As asyncio.run: refuse before a Runner exists, so nothing is half set up.
         raise RuntimeError("looplet.run() cannot be called from a running event loop")
     with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:

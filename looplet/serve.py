@@ -2,7 +2,7 @@
 
 asyncio's logic from `base_events.py`, `unix_events.py` and `selector_events.py`, as
 plain functions taking the loop first, with asyncio's checks and messages on each
-Python version. Servers are asyncio's own `base_events.Server`: it drives the loop
+Python version. Servers are asyncio's own `asyncio.Server`: it drives the loop
 through `loop._start_serving(...)` (which watches the listening socket and calls
 `accept_connections` when it is readable) and `loop._stop_serving(sock)`.
 
@@ -16,6 +16,7 @@ so a file that another server has bound since is never removed.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
 import contextlib
 import errno
@@ -25,10 +26,16 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import base_events, constants, futures, tasks, trsock
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from looplet._asyncio import (
+    ACCEPT_RETRY_DELAY,
+    SSL_HANDSHAKE_TIMEOUT,
+    SSL_SHUTDOWN_TIMEOUT,
+    Server,
+    TransportSocket,
+)
 from looplet.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
 from looplet.errors import logger
 from looplet.reactor import READ
@@ -99,7 +106,7 @@ async def create_server(
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
     start_serving: bool = True,
-) -> base_events.Server:
+) -> asyncio.Server:
     """asyncio's `loop.create_server`: listen on host(s):port (or on `sock`)."""
     if not PY313 and keep_alive is not None:
         raise reject_newer_argument(loop, "create_server", "keep_alive")
@@ -125,7 +132,7 @@ async def create_server(
             hosts = [host]
         else:
             hosts = host
-        resolved = await tasks.gather(
+        resolved = await asyncio.gather(
             *[_create_server_getaddrinfo(loop, h, port, family=family, flags=flags) for h in hosts]
         )
         # A host named twice, or two names for one address, is bound once.
@@ -175,9 +182,7 @@ async def create_server(
 
     for s in sockets:
         s.setblocking(False)
-    server = base_events.Server(
-        loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
-    )
+    server = Server(loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout)
     if start_serving:
         await _start(server)
     if loop._debug:
@@ -185,7 +190,7 @@ async def create_server(
     return server
 
 
-async def _start(server: base_events.Server) -> None:
+async def _start(server: asyncio.Server) -> None:
     # Server.start_serving() is asyncio's _start_serving() plus one skipped tick, so
     # that every listening socket is watched before we return. If listen() fails or
     # the caller is cancelled meanwhile, nobody will ever get the server to close it
@@ -232,7 +237,7 @@ async def create_unix_server(
     ssl_shutdown_timeout: float | None = None,
     start_serving: bool = True,
     cleanup_socket: bool = True,
-) -> base_events.Server:
+) -> asyncio.Server:
     """asyncio's `loop.create_unix_server`: listen on a Unix socket path (or on `sock`)."""
     if not PY313 and cleanup_socket is not True:
         raise reject_newer_argument(loop, "create_unix_server", "cleanup_socket")
@@ -278,9 +283,7 @@ async def create_unix_server(
                 pass
 
     sock.setblocking(False)
-    server = base_events.Server(
-        loop, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
-    )
+    server = Server(loop, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout)
     if start_serving:
         await _start(server)
     return server
@@ -316,10 +319,10 @@ def accept_connections(
     protocol_factory: Callable[[], Any],
     sock: socket.socket,
     sslcontext: Any = None,
-    server: base_events.Server | None = None,
+    server: asyncio.Server | None = None,
     backlog: int = 100,
-    ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
-    ssl_shutdown_timeout: float | None = constants.SSL_SHUTDOWN_TIMEOUT,
+    ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
+    ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
 ) -> None:
     """The listening socket is readable: accept up to `backlog` connections (asyncio's `_accept_connection`).
 
@@ -349,14 +352,14 @@ def accept_connections(
                 {
                     "message": "socket.accept() out of system resource",
                     "exception": exc,
-                    "socket": trsock.TransportSocket(sock),
+                    "socket": TransportSocket(sock),
                 }
             )
             if sock.fileno() == -1:
                 return  # the handler closed the server, which unwatched the socket
             loop._remove_io(fd, READ)
             loop.call_later(
-                constants.ACCEPT_RETRY_DELAY,
+                ACCEPT_RETRY_DELAY,
                 _resume_accepting,
                 loop,
                 protocol_factory,
@@ -389,7 +392,7 @@ def _resume_accepting(
     protocol_factory: Callable[[], Any],
     sock: socket.socket,
     sslcontext: Any,
-    server: base_events.Server | None,
+    server: asyncio.Server | None,
     backlog: int,
     ssl_handshake_timeout: float | None,
     ssl_shutdown_timeout: float | None,
@@ -409,16 +412,16 @@ async def _accept_connection2(
     conn: socket.socket,
     extra: dict[str, Any],
     sslcontext: Any = None,
-    server: base_events.Server | None = None,
-    ssl_handshake_timeout: float | None = constants.SSL_HANDSHAKE_TIMEOUT,
-    ssl_shutdown_timeout: float | None = constants.SSL_SHUTDOWN_TIMEOUT,
+    server: asyncio.Server | None = None,
+    ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
+    ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
 ) -> None:
     """Give one accepted connection its protocol and transport; failures are only logged (debug)."""
     protocol = None
     transport = None
     try:
         protocol = protocol_factory()
-        waiter: futures.Future[None] = loop.create_future()
+        waiter: asyncio.Future[None] = loop.create_future()
         if sslcontext:
             transport = loop._make_ssl_transport(
                 conn,

@@ -23,10 +23,11 @@ import signal
 import socket
 import sys
 import warnings
-from asyncio import Handle, coroutines
+from asyncio import Handle, iscoroutine
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from looplet._asyncio import iscoroutinefunction
 from looplet.reactor import READ
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class SignalHandlers:
 
     def add(self, sig: int, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         """Install `callback(*args)` for `sig` (asyncio's add_signal_handler)."""
-        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+        if iscoroutine(callback) or iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         check_signal(sig)
         self._loop._check_closed()

@@ -9,13 +9,14 @@ the same tick it resumes; with the reactor's lazy interest (reactor/base.py) a l
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 import os
 import socket
-from asyncio import exceptions, futures
 from typing import TYPE_CHECKING, Any, cast
 
+from looplet._asyncio import SENDFILE_FALLBACK_READBUFFER_SIZE
 from looplet.reactor import READ, WRITE
 
 try:
@@ -26,9 +27,6 @@ except ImportError:  # pragma: no cover - Python built without ssl
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
 
-# asyncio's constants.SENDFILE_FALLBACK_READBUFFER_SIZE.
-_SENDFILE_FALLBACK_BUFSIZE = 1024 * 256
-
 
 def check_socket(loop: EventLoop, sock: socket.socket) -> None:
     """Reject SSL sockets always and blocking sockets in debug mode, as asyncio does."""
@@ -38,7 +36,7 @@ def check_socket(loop: EventLoop, sock: socket.socket) -> None:
         raise ValueError("the socket must be non-blocking")
 
 
-def _set_ready(fut: futures.Future[None]) -> None:
+def _set_ready(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
 
@@ -188,7 +186,7 @@ async def sock_sendfile(
     check_sendfile_params(sock, file, offset, count)
     try:
         return await _sendfile_native(loop, sock, file, offset, count)
-    except exceptions.SendfileNotAvailableError:
+    except asyncio.SendfileNotAvailableError:
         if not fallback:
             raise
     return await _sendfile_fallback(loop, sock, file, offset, count)
@@ -197,16 +195,16 @@ async def sock_sendfile(
 async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
     """Zero-copy `os.sendfile`; SendfileNotAvailableError before any byte is sent."""
     if not hasattr(os, "sendfile"):
-        raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
+        raise asyncio.SendfileNotAvailableError("os.sendfile() is not available")
     # A closed file's ValueError is the caller's error, not a reason to fall back.
     try:
         fileno = file.fileno()
     except (AttributeError, io.UnsupportedOperation) as exc:
-        raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        raise asyncio.SendfileNotAvailableError("not a regular file") from exc
     try:
         fsize = os.fstat(fileno).st_size
     except OSError as exc:
-        raise exceptions.SendfileNotAvailableError("not a regular file") from exc
+        raise asyncio.SendfileNotAvailableError("not a regular file") from exc
     blocksize = count if count else fsize
     if not blocksize:
         return 0
@@ -226,7 +224,7 @@ async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offs
             except OSError as exc:
                 if total == 0:
                     # Not an mmap-able file, or the like: let the fallback try.
-                    raise exceptions.SendfileNotAvailableError("os.sendfile call failed") from exc
+                    raise asyncio.SendfileNotAvailableError("os.sendfile call failed") from exc
                 if exc.errno == errno.ENOTCONN and type(exc) is not ConnectionError:
                     # The peer went away mid-transfer: the same error on every Posix.
                     raise ConnectionError("socket is not connected", errno.ENOTCONN) from exc
@@ -244,7 +242,7 @@ async def _sendfile_fallback(loop: EventLoop, sock: socket.socket, file: Any, of
     """Read the file in an executor and send it with sock_sendall."""
     if offset:
         file.seek(offset)
-    blocksize = min(count, _SENDFILE_FALLBACK_BUFSIZE) if count else _SENDFILE_FALLBACK_BUFSIZE
+    blocksize = min(count, SENDFILE_FALLBACK_READBUFFER_SIZE) if count else SENDFILE_FALLBACK_READBUFFER_SIZE
     buf = bytearray(blocksize)
     total = 0
     try:

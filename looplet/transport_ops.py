@@ -14,8 +14,10 @@ back even when the copy fails half-way.
 
 from __future__ import annotations
 
-from asyncio import constants, exceptions, futures, protocols, sslproto, transports
+import asyncio
 from typing import TYPE_CHECKING, Any
+
+from looplet._asyncio import FlowControlMixin, SendfileMode, SSLProtocol
 
 try:
     import ssl as _ssl
@@ -34,14 +36,14 @@ _FALLBACK_BLOCKSIZE = 16384
 async def start_tls(
     loop: EventLoop,
     transport: Any,
-    protocol: protocols.BaseProtocol,
+    protocol: asyncio.BaseProtocol,
     sslcontext: Any,
     *,
     server_side: bool = False,
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
-) -> transports.Transport:
+) -> asyncio.Transport:
     """asyncio's `loop.start_tls`: upgrade `transport` to TLS; return the transport `protocol` now uses."""
     if _ssl is None:
         raise RuntimeError("Python ssl module is not available")
@@ -50,8 +52,8 @@ async def start_tls(
     if not getattr(transport, "_start_tls_compatible", False):
         raise TypeError(f"transport {transport!r} is not supported by start_tls()")
 
-    waiter: futures.Future[None] = loop.create_future()
-    ssl_protocol = sslproto.SSLProtocol(
+    waiter: asyncio.Future[None] = loop.create_future()
+    ssl_protocol = SSLProtocol(
         loop,
         protocol,
         sslcontext,
@@ -78,7 +80,7 @@ async def start_tls(
     return ssl_protocol._app_transport
 
 
-class _SendfileFallbackProtocol(protocols.Protocol):
+class _SendfileFallbackProtocol(asyncio.Protocol):
     """Stands in for the application's protocol while sendfile copies through the transport.
 
     It holds reading paused (the data would go to the wrong protocol) and turns
@@ -89,7 +91,7 @@ class _SendfileFallbackProtocol(protocols.Protocol):
     def __init__(self, transp: Any) -> None:
         # asyncio asks for its _FlowControlMixin for the state read below; looplet's
         # transports keep the same state (`_protocol_paused`, `_loop`) without it.
-        if not isinstance(transp, transports._FlowControlMixin) and not hasattr(transp, "_protocol_paused"):
+        if not isinstance(transp, FlowControlMixin) and not hasattr(transp, "_protocol_paused"):
             raise TypeError("transport should be _FlowControlMixin instance")
         # Flow control state is private to _FlowControlMixin: typed Any from here on.
         transport: Any = transp
@@ -99,7 +101,7 @@ class _SendfileFallbackProtocol(protocols.Protocol):
         self._should_resume_writing: bool = transport._protocol_paused
         transport.pause_reading()
         transport.set_protocol(self)
-        self._write_ready_fut: futures.Future[bool] | None = (
+        self._write_ready_fut: asyncio.Future[bool] | None = (
             transport._loop.create_future() if self._should_resume_writing else None
         )
 
@@ -111,7 +113,7 @@ class _SendfileFallbackProtocol(protocols.Protocol):
             return
         await fut
 
-    def connection_made(self, transport: transports.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         raise RuntimeError("Invalid state: connection should have been established already.")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -159,13 +161,13 @@ async def sendfile(
     """asyncio's `loop.sendfile`: send a file over a transport; return the number of bytes sent."""
     if transport.is_closing():
         raise RuntimeError("Transport is closing")
-    mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
-    if mode is constants._SendfileMode.UNSUPPORTED:
+    mode = getattr(transport, "_sendfile_compatible", SendfileMode.UNSUPPORTED)
+    if mode is SendfileMode.UNSUPPORTED:
         raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
-    if mode is constants._SendfileMode.TRY_NATIVE:
+    if mode is SendfileMode.TRY_NATIVE:
         try:
             return await loop._sendfile_native(transport, file, offset, count)
-        except exceptions.SendfileNotAvailableError:
+        except asyncio.SendfileNotAvailableError:
             if not fallback:
                 raise
     if not fallback:

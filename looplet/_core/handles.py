@@ -8,7 +8,8 @@ while the loop is not in debug mode; in debug mode the loop builds asyncio's cla
 which record the source traceback.
 
 `new_handle` and `new_timer_handle` are how the loop makes them. They fill the slots
-of a bare instance from a plain function: calling a class with a Python `__init__`
+of a bare instance (every slot asyncio's `__init__` fills: looplet/_asyncio.py checks
+at import that asyncio's slots are exactly these) from a plain function: calling a class with a Python `__init__`
 goes through `type.__call__` and a nested run of the interpreter, where a Python
 function call is run in the caller's interpreter loop. Under callgrind that is about
 300 instructions less per handle (3.12), on the path every `call_soon` and
@@ -17,18 +18,18 @@ function call is run in the caller's interpreter loop. Under callgrind that is a
 
 from __future__ import annotations
 
-from asyncio import events
+import asyncio
 from contextvars import Context
 from typing import Any, Final
 
 
-class Handle(events.Handle):
+class Handle(asyncio.Handle):
     """An `asyncio.Handle` made for a loop that is not in debug mode."""
 
     __slots__ = ()
 
 
-class TimerHandle(events.TimerHandle):
+class TimerHandle(asyncio.TimerHandle):
     """An `asyncio.TimerHandle` made for a loop that is not in debug mode."""
 
     __slots__ = ()

@@ -13,13 +13,13 @@ contract and is kept.
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from asyncio import Handle, TimerHandle, format_helpers
+from asyncio import Handle, TimerHandle
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from looplet._asyncio import format_callback_source
 from looplet._core.clock import Clock
 from looplet._core.handles import Handle as LeanHandle
 from looplet._core.handles import TimerHandle as LeanTimerHandle
@@ -38,16 +38,10 @@ _KEEP: Final = object()
 # Handle classes whose _run() is asyncio's Handle._run, which tick() runs inline.
 _PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, LeanHandle, LeanTimerHandle})
 
-# 3.13's Handle._run formats the callback with the loop's debug flag; 3.11/3.12 without.
-_FORMAT_WITH_DEBUG: Final = sys.version_info >= (3, 13)
-
 
 def _report_callback_error(handle: Any, exc: BaseException) -> None:
     # What asyncio's Handle._run reports when its callback raises, word for word.
-    if _FORMAT_WITH_DEBUG:
-        cb = format_helpers._format_callback_source(handle._callback, handle._args, debug=handle._loop.get_debug())  # type: ignore[call-arg]  # 3.13+
-    else:
-        cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    cb = format_callback_source(handle._callback, handle._args, handle._loop.get_debug())
     context: dict[str, Any] = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
     if handle._source_traceback:
         context["source_traceback"] = handle._source_traceback

@@ -10,14 +10,14 @@ it, whatever path (close, abort, error, peer reset) led there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-import sys
 import warnings
-from asyncio import futures, trsock
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
+from looplet._asyncio import TransportSocket, server_attach, server_detach
 from looplet.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
@@ -26,15 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("asyncio")
 
-# asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes after the connection
-# was lost are dropped silently this many times, then logged.
-LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 
-# 3.13's Server tracks its transports (`_attach(transport)`); 3.11/3.12 count them.
-_SERVER_ATTACH_TAKES_TRANSPORT: Final = sys.version_info >= (3, 13)
-
-
-def set_result_unless_cancelled(fut: futures.Future[None]) -> None:
+def set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
     """Complete a connection waiter unless its caller gave up on it."""
     if not fut.cancelled():
         fut.set_result(None)
@@ -53,7 +46,7 @@ class SocketTransportBase(WriteFlowControl):
     ) -> None:
         super().__init__(extra)
         self._loop: EventLoop = loop
-        self._extra["socket"] = trsock.TransportSocket(sock)
+        self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
         except OSError:
@@ -77,10 +70,7 @@ class SocketTransportBase(WriteFlowControl):
         self._closing = False
         self._paused = False
         if server is not None:
-            if _SERVER_ATTACH_TAKES_TRANSPORT:
-                server._attach(self)
-            else:
-                server._attach()
+            server_attach(server, self)
         loop._transports[self._sock_fd] = self
 
     def __repr__(self) -> str:
@@ -175,7 +165,7 @@ class SocketTransportBase(WriteFlowControl):
             warnings.warn(f"unclosed transport {self!r}", ResourceWarning, source=self)  # noqa: B028  # as asyncio
             self._sock.close()
             if self._server is not None:
-                self._server._detach(self) if _SERVER_ATTACH_TAKES_TRANSPORT else self._server._detach()
+                server_detach(self._server, self)
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
         # OSErrors are the peer's doing (reset, broken pipe): the protocol hears of them
@@ -216,8 +206,5 @@ class SocketTransportBase(WriteFlowControl):
             self._protocol = None
             server = self._server
             if server is not None:
-                if _SERVER_ATTACH_TAKES_TRANSPORT:
-                    server._detach(self)
-                else:
-                    server._detach()
+                server_detach(server, self)
                 self._server = None

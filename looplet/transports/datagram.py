@@ -10,18 +10,14 @@ here: the queue is non-empty exactly while the writer is registered.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
-from asyncio import futures, transports
 from typing import TYPE_CHECKING, Any, Final
 
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES
 from looplet.reactor import WRITE
-from looplet.transports.base import (
-    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    SocketTransportBase,
-    logger,
-    set_result_unless_cancelled,
-)
+from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
@@ -32,7 +28,7 @@ _SEND_EMPTY: Final = sys.version_info >= (3, 13)
 _HEADER: Final = 8 if _SEND_EMPTY else 0
 
 
-class DatagramTransport(SocketTransportBase, transports.DatagramTransport):
+class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     """A datagram socket transport, connected (`remote_addr`) or not."""
 
     def __init__(
@@ -41,7 +37,7 @@ class DatagramTransport(SocketTransportBase, transports.DatagramTransport):
         sock: socket.socket,
         protocol: Any,
         address: Any = None,
-        waiter: futures.Future[None] | None = None,
+        waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(loop, sock, protocol, extra, None)

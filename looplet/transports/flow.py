@@ -8,13 +8,13 @@ that raises in either is reported through the exception handler; the transport g
 
 from __future__ import annotations
 
-from asyncio import transports
+import asyncio
 from typing import Any
 
 
 # A Transport, as asyncio's own _FlowControlMixin is: single inheritance, as mypyc
 # needs, so the transports stay compilable (the build does not compile them: setup.py).
-class WriteFlowControl(transports.Transport):
+class WriteFlowControl(asyncio.Transport):
     """Water marks and the pause/resume calls; the transport keeps `_buffer_size` current."""
 
     # Plain class attributes, not __init__ state: transports initialise their own base

@@ -16,20 +16,19 @@ with POLLERR, once the read end is closed), so an EPIPE reaches the protocol as
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import stat
 import warnings
-from asyncio import transports
 from typing import TYPE_CHECKING, Any, Final
 
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, FlowControlMixin
 from looplet.reactor import READ, WRITE
-from looplet.transports.base import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
+from looplet.transports.base import set_result_unless_cancelled
 
 if TYPE_CHECKING:
-    from asyncio import futures
-
     from looplet.loop import EventLoop
 
 logger = logging.getLogger("asyncio")
@@ -113,7 +112,7 @@ class _PipeTransportBase:
             self._loop = None
 
 
-class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
+class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
     """The read end of a pipe (or FIFO, tty, socket) as an asyncio ReadTransport."""
 
     max_size: int = _READ_MAX
@@ -123,10 +122,10 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         loop: EventLoop,
         pipe: Any,
         protocol: Any,
-        waiter: futures.Future[None] | None = None,
+        waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        transports.ReadTransport.__init__(self, extra)
+        asyncio.ReadTransport.__init__(self, extra)
         _PipeTransportBase.__init__(self, loop, pipe, protocol)
         self._paused = False
         is_fifo, is_socket, is_char = _pipe_kind(self._fileno)
@@ -216,7 +215,7 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
 
 # asyncio's own flow-control mixin, as its write pipe uses: looplet's WriteFlowControl
 # is written for single inheritance (see flow.py), and the pipes are not on the hot path.
-class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin):
+class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
     """The write end of a pipe (or FIFO, character device, socket) as an asyncio WriteTransport.
 
     Writes go straight to the fd while nothing is buffered; what the pipe does not take
@@ -228,10 +227,10 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin):
         loop: EventLoop,
         pipe: Any,
         protocol: Any,
-        waiter: futures.Future[None] | None = None,
+        waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        transports._FlowControlMixin.__init__(self, extra, loop)
+        FlowControlMixin.__init__(self, extra, loop)
         _PipeTransportBase.__init__(self, loop, pipe, protocol)
         self._buffer = bytearray()
         #: Counts writes after the pipe broke; nonzero once it is broken.

@@ -12,19 +12,15 @@ being torn down), and `_buffer_size` is the sum of its lengths.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import socket
-from asyncio import constants, futures, protocols
 from typing import TYPE_CHECKING, Any, Final
 
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode
 from looplet.reactor import READ, WRITE
-from looplet.transports.base import (
-    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    SocketTransportBase,
-    logger,
-    set_result_unless_cancelled,
-)
+from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop
@@ -58,14 +54,14 @@ class SocketTransport(SocketTransportBase):
     """A stream socket transport (TCP or Unix), as `asyncio.Transport`."""
 
     _start_tls_compatible = True
-    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _sendfile_compatible = SendfileMode.TRY_NATIVE
 
     def __init__(
         self,
         loop: EventLoop,
         sock: socket.socket,
         protocol: Any,
-        waiter: futures.Future[None] | None = None,
+        waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
         server: Any = None,
     ) -> None:
@@ -73,7 +69,7 @@ class SocketTransport(SocketTransportBase):
         super().__init__(loop, sock, protocol, extra, server)
         self._eof = False
         #: Set by sendfile: resolves when the write buffer has drained.
-        self._empty_waiter: futures.Future[None] | None = None
+        self._empty_waiter: asyncio.Future[None] | None = None
         _set_nodelay(sock)
         loop.call_soon(self._protocol.connection_made, self)
         # Reading starts only after connection_made() ran.
@@ -83,7 +79,7 @@ class SocketTransport(SocketTransportBase):
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
-        self._buffered_protocol = isinstance(protocol, protocols.BufferedProtocol)
+        self._buffered_protocol = isinstance(protocol, asyncio.BufferedProtocol)
         super().set_protocol(protocol)
 
     # -- reading -------------------------------------------------------------------
@@ -282,7 +278,7 @@ class SocketTransport(SocketTransportBase):
         if self._empty_waiter is not None:
             self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
 
-    def _make_empty_waiter(self) -> futures.Future[None]:
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
