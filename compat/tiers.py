@@ -30,7 +30,7 @@ class TierEntry:
     reason: str
 
 
-# Decided per module by reading it on 3.11, 3.12 and 3.13.  A module that only
+# Decided per module by reading it on 3.11 to 3.15.  A module that only
 # partially mocks internals stays behavioural when most of it drives a real
 # loop through public API; the per-test "exercised" column shows the rest.
 TIER_TABLE: dict[str, TierEntry] = {
@@ -40,7 +40,9 @@ TIER_TABLE: dict[str, TierEntry] = {
     "test_eager_task_factory": TierEntry(BEHAVIOURAL, "eager_task_factory semantics on a real loop (3.12+)"),
     "test_events": TierEntry(BEHAVIOURAL, "the core loop API: callbacks, I/O, servers, pipes, signals"),
     "test_futures": TierEntry(BEHAVIOURAL, "Future semantics, C and Python implementations"),
+    "test_free_threading": TierEntry(BEHAVIOURAL, "tasks, all_tasks and futures raced from threads (3.14+)"),
     "test_futures2": TierEntry(BEHAVIOURAL, "Future tracebacks/repr under IsolatedAsyncioTestCase"),
+    "test_graph": TierEntry(BEHAVIOURAL, "capture_call_graph/print_call_graph of running tasks (3.14+)"),
     "test_locks": TierEntry(BEHAVIOURAL, "Lock/Event/Condition/Semaphore/Barrier semantics"),
     "test_pep492": TierEntry(BEHAVIOURAL, "async/await protocol integration with the loop"),
     "test_protocols": TierEntry(BEHAVIOURAL, "public protocol base classes"),
@@ -64,6 +66,7 @@ TIER_TABLE: dict[str, TierEntry] = {
     "test_proactor_events": TierEntry(IMPLEMENTATION, "mocks proactor transports' private state"),
     "test_selector_events": TierEntry(IMPLEMENTATION, "mocks BaseSelectorEventLoop and selector transports"),
     "test_sslproto": TierEntry(IMPLEMENTATION, "drives asyncio.sslproto.SSLProtocol internals"),
+    "test_tools": TierEntry(IMPLEMENTATION, "asyncio.tools formats canned task tables: no loop runs (3.14+)"),
     "test_unix_events": TierEntry(IMPLEMENTATION, "mocks _UnixSelectorEventLoop, watchers and os calls"),
     "test_windows_events": TierEntry(IMPLEMENTATION, "Windows-only proactor internals"),
     "test_windows_utils": TierEntry(IMPLEMENTATION, "Windows-only pipe helpers"),

@@ -170,6 +170,14 @@ TIMER_HANDLE_SLOTS: Final = ("_scheduled", "_when")
 check_slots(asyncio.Handle, HANDLE_SLOTS)
 check_slots(asyncio.TimerHandle, TIMER_HANDLE_SLOTS, base=asyncio.Handle)
 check_methods(asyncio.Handle, "_run", "cancel")
+#: 3.14+: the handle `call_soon_threadsafe` returns, whose lock makes `cancel()` and
+#: `cancelled()` from another thread wait while its callback runs; None before 3.14.
+#: Built by its own `__init__` (never by hand) and run through its own `_run`.
+ThreadSafeHandle: type[asyncio.Handle] | None = None
+if sys.version_info >= (3, 14):
+    ThreadSafeHandle = require(events, "_ThreadSafeHandle")
+    check_methods(ThreadSafeHandle, "_run", "cancel", "cancelled")
+
 # A cancelled timer reports back to its loop: looplet's loop provides the hook.
 check_refers_to(
     asyncio.TimerHandle.cancel,
@@ -383,6 +391,29 @@ ACCEPT_RETRY_DELAY: Final[float] = require(constants, "ACCEPT_RETRY_DELAY")
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final[int] = require(constants, "LOG_THRESHOLD_FOR_CONNLOST_WRITES")
 #: The buffer sock_sendfile reads the file through when os.sendfile cannot be used.
 SENDFILE_FALLBACK_READBUFFER_SIZE: Final[int] = require(constants, "SENDFILE_FALLBACK_READBUFFER_SIZE")
+
+
+def closes_socket_of_failed_transport(create_connection_transport: Callable[..., object]) -> bool:
+    """Whether asyncio closes the socket `_create_connection_transport` was given when no
+    transport could be made of it (the protocol factory raised): newer releases do, from
+    some 3.14 patch release on; older ones leave it open, even a socket the caller passed in.
+
+    Decided from the function's source, the only place the change shows; without the
+    source, from the version.
+    """
+    try:
+        source = inspect.getsource(create_connection_transport)
+    except (OSError, TypeError):
+        return sys.version_info >= (3, 14)
+    head = source.split("await waiter", 1)[0]
+    return "sock.close()" in head
+
+
+#: See closes_socket_of_failed_transport(): looplet does what the running asyncio does.
+CLOSES_SOCKET_OF_FAILED_TRANSPORT: Final = closes_socket_of_failed_transport(
+    require(base_events.BaseEventLoop, "_create_connection_transport")
+)
+
 
 # -- subprocesses ----------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from looplet._asyncio import staggered_race
+from looplet._asyncio import CLOSES_SOCKET_OF_FAILED_TRANSPORT, staggered_race
 from looplet.errors import logger
 
 try:
@@ -280,7 +280,8 @@ async def make_connection_transport(
     """asyncio's `_create_connection_transport`: wrap a connected socket, wait for connection_made.
 
     `owns_sock`: the socket was made by the caller's setup, not given by the user, so
-    it is closed if no transport could take it (asyncio leaves it to the GC).
+    it is closed if no transport could take it (asyncio leaves it to the GC). A socket
+    the user gave is closed then too where the running asyncio does so.
     """
     sock.setblocking(False)
     waiter: asyncio.Future[None] = loop.create_future()
@@ -302,7 +303,7 @@ async def make_connection_transport(
         else:
             transport = loop._make_socket_transport(sock, protocol, waiter)
     except BaseException:
-        if owns_sock:
+        if owns_sock or CLOSES_SOCKET_OF_FAILED_TRANSPORT:
             sock.close()
         raise
     try:

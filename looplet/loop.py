@@ -29,6 +29,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 from looplet import errors, sockio
 from looplet._asyncio import (
     DEBUG_STACK_DEPTH,
+    ThreadSafeHandle,
     get_running_loop_or_none,
     ipaddr_info,
     is_debug_mode,
@@ -304,6 +305,11 @@ class EventLoop(Networking, Processes, Observing):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
+        if ThreadSafeHandle is not None:
+            # 3.14+: cancel() from another thread waits while the callback runs.
+            handle = ThreadSafeHandle(callback, args, self, context)
+            _trim_source_traceback(handle)
+        elif self._debug:
             handle = asyncio.Handle(callback, args, self, context)
             _trim_source_traceback(handle)
         else:
@@ -362,25 +368,46 @@ class EventLoop(Networking, Processes, Observing):
         """Create an asyncio.Future attached to this loop."""
         return asyncio.Future(loop=self)
 
-    def create_task(  # type: ignore[override]  # typeshed (3.13) lists 3.14's eager_start
-        self,
-        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
-        *,
-        name: str | None = None,
-        context: Context | None = None,
-    ) -> asyncio.Task[T]:
-        """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._task_factory is None:
-            task = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
+    if sys.version_info >= (3, 14):
+
+        def create_task(self, coro: Coroutine[Any, Any, T], **kwargs: Any) -> asyncio.Task[T]:
+            """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it.
+
+            Every keyword (`name`, `context`, `eager_start`, ...) goes to the task factory
+            or to `asyncio.Task` as it is, as asyncio's loop does from 3.14 on.
+            """
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._task_factory is not None:
+                return self._task_factory(self, coro, **kwargs)  # type: ignore[no-any-return]
+            task = asyncio.Task(coro, loop=self, **kwargs)
             if self._debug:
                 _trim_source_traceback(task)
             return task
-        task = self._task_factory(self, coro) if context is None else self._task_factory(self, coro, context=context)
-        if name is not None:
-            set_task_name(task, name)
-        return task  # type: ignore[no-any-return]
+
+    else:
+
+        def create_task(  # type: ignore[override]  # typeshed (3.13) lists 3.14's eager_start
+            self,
+            coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+            *,
+            name: str | None = None,
+            context: Context | None = None,
+        ) -> asyncio.Task[T]:
+            """Wrap a coroutine in an asyncio Task (or the task factory's kind) and schedule it."""
+            if self._closed:
+                raise RuntimeError("Event loop is closed")
+            if self._task_factory is None:
+                task = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+ typeshed: coroutines only
+                if self._debug:
+                    _trim_source_traceback(task)
+                return task
+            task = (
+                self._task_factory(self, coro) if context is None else self._task_factory(self, coro, context=context)
+            )
+            if name is not None:
+                set_task_name(task, name)
+            return task  # type: ignore[no-any-return]
 
     def set_task_factory(self, factory: Any) -> None:
         """Use `factory(loop, coro, **kwargs)` for create_task; None restores the default."""

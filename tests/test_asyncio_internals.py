@@ -319,6 +319,11 @@ def test_policy_bindings_on_this_python() -> None:
         assert _asyncio.set_event_loop_policy is asyncio.set_event_loop_policy
 
 
+@pytest.mark.skipif(
+    sys.version_info >= (3, 14),
+    reason="from 3.14 asyncio's C tasks check the running loop the C functions set, so swapping in the "
+    "pure-Python ones breaks asyncio's own loops too",
+)
 def test_the_running_loop_and_debug_mode_are_read_through_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
     # As asyncio's own loops do: code that swaps these functions (CPython's tests run
     # the pure-Python running-loop functions) reaches looplet's loops too.

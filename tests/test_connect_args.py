@@ -35,7 +35,7 @@ from asyncio import base_events, constants
 
 import pytest
 
-from looplet import connect
+from looplet import _asyncio, connect
 
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
@@ -820,9 +820,13 @@ def test_accept_out_of_fds_is_reported_and_stops_watching(loop, run, monkeypatch
 
     with client:
         run(main())
-    # One report, not one per tick: the listening socket is no longer watched.
-    assert [ctx["message"] for ctx in reports] == ["socket.accept() out of system resource"]
-    assert reports[0]["exception"].errno == errno.EMFILE
+    # One batch of accept attempts (backlog of them, from 3.14 backlog + 1, each failure
+    # reported by asyncio; looplet stops at the first), not one per tick: the listening
+    # socket is no longer watched.
+    batch = 2 if sys.version_info >= (3, 14) else 1
+    assert 1 <= len(reports) <= batch
+    assert {ctx["message"] for ctx in reports} == {"socket.accept() out of system resource"}
+    assert {ctx["exception"].errno for ctx in reports} == {errno.EMFILE}
 
 
 @pytest.mark.parametrize("err", [errno.EMFILE, errno.ENFILE], ids=["EMFILE", "ENFILE"])
@@ -922,11 +926,13 @@ def test_create_unix_connection_protocol_factory_raises(loop, run, tmpdir_path, 
         _collect_leaked_sockets()
 
 
-def test_connect_accepted_socket_protocol_factory_raises_keeps_the_socket(loop, run, tcp_sock):
-    # A socket the caller passed in stays the caller's: open, as asyncio leaves it.
+def test_connect_accepted_socket_protocol_factory_raises(loop, run, tcp_sock):
+    # A socket the caller passed in, when no transport could take it: older asyncio
+    # leaves it open, the caller's; newer releases (3.14 on) close it. looplet does as
+    # the running asyncio does.
     with pytest.raises(FactoryError):
         run(loop.connect_accepted_socket(failing_factory, tcp_sock))
-    assert tcp_sock.fileno() != -1
+    assert (tcp_sock.fileno() == -1) is _asyncio.CLOSES_SOCKET_OF_FAILED_TRANSPORT
 
 
 def test_create_server_cancelled_while_starting(loop, run, tcp_sock, is_looplet):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import contextvars
 import gc
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import looplet
+from looplet import _asyncio
 
 REPO = Path(__file__).resolve().parent.parent
 var = contextvars.ContextVar("var", default="default")
@@ -37,11 +39,20 @@ async def describe():
     return type(loop), loop.is_running(), loop.get_debug()
 
 
+#: asyncio deprecates its event loop policies from 3.14 (looplet's policy with them).
+POLICIES_DEPRECATED = sys.version_info >= (3, 14)
+
+
+def policy_call():
+    """What a call of the policy API raises around it: a DeprecationWarning from 3.14."""
+    return pytest.warns(DeprecationWarning, match="3.16") if POLICIES_DEPRECATED else contextlib.nullcontext()
+
+
 @pytest.fixture
 def default_policy():
     """Restore asyncio's default policy (and no current loop) after the test."""
     yield
-    asyncio.set_event_loop_policy(None)
+    _asyncio.set_event_loop_policy(None)
 
 
 def test_looplet_loop_is_its_own_abstract_event_loop(leakcheck):
@@ -139,8 +150,11 @@ def test_asyncio_runner_ctrl_c_cancels_the_main_task(leakcheck):
 
 
 def test_event_loop_policy(leakcheck, default_policy):
-    asyncio.set_event_loop_policy(looplet.EventLoopPolicy())
-    assert isinstance(asyncio.get_event_loop_policy(), looplet.EventLoopPolicy)
+    with policy_call():
+        policy_class = looplet.EventLoopPolicy
+    with policy_call():
+        asyncio.set_event_loop_policy(policy_class())
+    assert isinstance(_asyncio.get_event_loop_policy(), policy_class)
     loop = asyncio.new_event_loop()
     try:
         assert type(loop) is looplet.EventLoop
@@ -151,10 +165,13 @@ def test_event_loop_policy(leakcheck, default_policy):
 
 
 def test_install(leakcheck, default_policy):
-    looplet.install()
-    assert isinstance(asyncio.get_event_loop_policy(), looplet.EventLoopPolicy)
+    with policy_call():
+        looplet.install()
+    with policy_call():
+        policy_class = looplet.EventLoopPolicy
+    assert isinstance(_asyncio.get_event_loop_policy(), policy_class)
     assert asyncio.run(describe())[0] is looplet.EventLoop
-    asyncio.set_event_loop_policy(None)
+    _asyncio.set_event_loop_policy(None)
     # Back to stock asyncio.
     assert asyncio.run(describe())[0] is not looplet.EventLoop
 

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import os
 import socket
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
     from looplet.loop import EventLoop
 
 _HAS_SENDMSG: Final = hasattr(socket.socket, "sendmsg")
+
+#: asyncio's message for a write of something that is not bytes, which 3.14 reworded.
+_NOT_BYTES: Final = (
+    "data argument must be a bytes, bytearray, or memoryview object, not {!r}"
+    if sys.version_info >= (3, 14)
+    else "data argument must be a bytes-like object, not {!r}"
+)
 
 
 def _iov_max() -> int:
@@ -159,7 +167,7 @@ class SocketTransport(SocketTransportBase):
     def write(self, data: Any) -> None:
         """Send `data`: at once if the kernel takes it, else buffered in order."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+            raise TypeError(_NOT_BYTES.format(type(data).__name__))
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
