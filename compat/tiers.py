@@ -50,6 +50,7 @@ TIER_TABLE: dict[str, TierEntry] = {
     "test_runners": TierEntry(BEHAVIOURAL, "asyncio.run and asyncio.Runner public API"),
     "test_sendfile": TierEntry(BEHAVIOURAL, "loop.sendfile and loop.sock_sendfile"),
     "test_server": TierEntry(BEHAVIOURAL, "start_server/start_unix_server and Server lifecycle"),
+    "test_server_context": TierEntry(BEHAVIOURAL, "contextvars of servers and their connections' callbacks (3.15+)"),
     "test_sock_lowlevel": TierEntry(BEHAVIOURAL, "loop.sock_* coroutine API on real sockets"),
     "test_ssl": TierEntry(BEHAVIOURAL, "TLS transports end to end"),
     "test_staggered": TierEntry(BEHAVIOURAL, "staggered_race scheduling (3.13+)"),

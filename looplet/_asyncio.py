@@ -173,9 +173,8 @@ check_methods(asyncio.Handle, "_run", "cancel")
 #: 3.14+: the handle `call_soon_threadsafe` returns, whose lock makes `cancel()` and
 #: `cancelled()` from another thread wait while its callback runs; None before 3.14.
 #: Built by its own `__init__` (never by hand) and run through its own `_run`.
-ThreadSafeHandle: type[asyncio.Handle] | None = None
-if sys.version_info >= (3, 14):
-    ThreadSafeHandle = require(events, "_ThreadSafeHandle")
+ThreadSafeHandle: type[asyncio.Handle] | None = getattr(events, "_ThreadSafeHandle", None)
+if ThreadSafeHandle is not None:
     check_methods(ThreadSafeHandle, "_run", "cancel", "cancelled")
 
 # A cancelled timer reports back to its loop: looplet's loop provides the hook.
@@ -408,6 +407,13 @@ def closes_socket_of_failed_transport(create_connection_transport: Callable[...,
     head = source.split("await waiter", 1)[0]
     return "sock.close()" in head
 
+
+#: 3.15+: each stream socket transport runs all its callbacks in one context, a copy of
+#: the connecting caller's or, for an accepted connection, of the context the Server
+#: was made in; before, each registration copied the context current at that moment.
+TRANSPORTS_HAVE_CONTEXT: Final = (
+    "context" in inspect.signature(require(base_events.BaseEventLoop, "_create_connection_transport")).parameters
+)
 
 #: See closes_socket_of_failed_transport(): looplet does what the running asyncio does.
 CLOSES_SOCKET_OF_FAILED_TRANSPORT: Final = closes_socket_of_failed_transport(

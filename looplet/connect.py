@@ -26,9 +26,10 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from looplet._asyncio import CLOSES_SOCKET_OF_FAILED_TRANSPORT, staggered_race
+from looplet._asyncio import CLOSES_SOCKET_OF_FAILED_TRANSPORT, TRANSPORTS_HAVE_CONTEXT, staggered_race
 from looplet.errors import logger
 
 try:
@@ -276,14 +277,20 @@ async def make_connection_transport(
     ssl_shutdown_timeout: float | None = None,
     *,
     owns_sock: bool = False,
+    context: Context | None = None,
 ) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `_create_connection_transport`: wrap a connected socket, wait for connection_made.
 
     `owns_sock`: the socket was made by the caller's setup, not given by the user, so
     it is closed if no transport could take it (asyncio leaves it to the GC). A socket
     the user gave is closed then too where the running asyncio does so.
+
+    `context`: what the transport's callbacks run in; where the running asyncio gives
+    each transport one (3.15+), a copy of the caller's unless given.
     """
     sock.setblocking(False)
+    if context is None and TRANSPORTS_HAVE_CONTEXT:
+        context = copy_context()
     waiter: asyncio.Future[None] = loop.create_future()
     transport: asyncio.Transport
     try:
@@ -299,9 +306,10 @@ async def make_connection_transport(
                 server_hostname=server_hostname,
                 ssl_handshake_timeout=ssl_handshake_timeout,
                 ssl_shutdown_timeout=ssl_shutdown_timeout,
+                context=context,
             )
         else:
-            transport = loop._make_socket_transport(sock, protocol, waiter)
+            transport = loop._make_socket_transport(sock, protocol, waiter, context=context)
     except BaseException:
         if owns_sock or CLOSES_SOCKET_OF_FAILED_TRANSPORT:
             sock.close()

@@ -470,13 +470,15 @@ class EventLoop(Networking, Processes, Observing):
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
-    def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> asyncio.Handle:
+    def _add_io(
+        self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
-            handle = asyncio.Handle(callback, args, self, None)
+            handle = asyncio.Handle(callback, args, self, context)
         else:
-            handle = _new_handle(callback, args, self, copy_context())
+            handle = _new_handle(callback, args, self, copy_context() if context is None else context)
         old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
         if old is not None:
             old.cancel()

@@ -13,6 +13,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet import connect, datagram_setup, serve, sockio, transport_ops
@@ -31,7 +32,9 @@ class Networking(asyncio.AbstractEventLoop):
     if TYPE_CHECKING:
         _transports: Any
 
-        def _add_io(self, fd: Any, direction: int, callback: Callable[..., object], *args: Any) -> Any: ...
+        def _add_io(
+            self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
+        ) -> Any: ...
 
         def _remove_io(self, fd: Any, direction: int) -> bool: ...
 
@@ -41,9 +44,16 @@ class Networking(asyncio.AbstractEventLoop):
     # -- transports (the connection setup that uses them is in connect.py) -------------
 
     def _make_socket_transport(
-        self, sock: socket.socket, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+        self,
+        sock: socket.socket,
+        protocol: Any,
+        waiter: Any = None,
+        *,
+        extra: Any = None,
+        server: Any = None,
+        context: Context | None = None,
     ) -> SocketTransport:
-        return SocketTransport(self._as_loop(), sock, protocol, waiter, extra, server)
+        return SocketTransport(self._as_loop(), sock, protocol, waiter, extra, server, context)
 
     def _make_ssl_transport(
         self,
@@ -59,6 +69,7 @@ class Networking(asyncio.AbstractEventLoop):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         call_connection_made: bool = True,
+        context: Context | None = None,
     ) -> Any:
         # TLS is asyncio's own protocol layer (sslproto) over looplet's transport.
         ssl_protocol = SSLProtocol(
@@ -72,7 +83,7 @@ class Networking(asyncio.AbstractEventLoop):
             ssl_shutdown_timeout=ssl_shutdown_timeout,  # type: ignore[arg-type]
             call_connection_made=call_connection_made,
         )
-        SocketTransport(self._as_loop(), rawsock, ssl_protocol, extra=extra, server=server)
+        SocketTransport(self._as_loop(), rawsock, ssl_protocol, extra=extra, server=server, context=context)
         return ssl_protocol._app_transport
 
     def _make_datagram_transport(
@@ -106,8 +117,11 @@ class Networking(asyncio.AbstractEventLoop):
         backlog: int = 100,
         ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
         ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
+        context: Context | None = None,
     ) -> None:
         # Called by asyncio's Server: accept on readability, up to `backlog` per tick.
+        # `context`: 3.15's Server passes the context it was made in; each accepted
+        # connection runs in a copy of it.
         self._add_io(
             sock.fileno(),
             READ,
@@ -120,6 +134,7 @@ class Networking(asyncio.AbstractEventLoop):
             backlog,
             ssl_handshake_timeout,
             ssl_shutdown_timeout,
+            context,
         )
 
     def _stop_serving(self, sock: socket.socket) -> None:

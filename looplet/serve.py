@@ -27,6 +27,7 @@ import stat
 import sys
 import weakref
 from collections.abc import Callable, Iterator
+from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import (
@@ -323,12 +324,14 @@ def accept_connections(
     backlog: int = 100,
     ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
     ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
+    context: Context | None = None,
 ) -> None:
     """The listening socket is readable: accept up to `backlog` connections (asyncio's `_accept_connection`).
 
     Called once per tick in which the socket was readable; a burst of clients waits in
     the kernel's queue, so one readiness may stand for many connections (bpo-27906).
-    Each connection's transport is set up in a task of its own.
+    Each connection's transport is set up in a task of its own; with a `context` (the
+    server's, 3.15+), that task and the transport run in a copy of it per connection.
     """
     for _ in range(backlog):
         try:
@@ -369,10 +372,12 @@ def accept_connections(
                 backlog,
                 ssl_handshake_timeout,
                 ssl_shutdown_timeout,
+                context,
             )
             return
         else:
             extra = {"peername": addr}
+            conn_context = context.copy() if context is not None else None
             loop.create_task(
                 _accept_connection2(
                     loop,
@@ -383,7 +388,9 @@ def accept_connections(
                     server,
                     ssl_handshake_timeout,
                     ssl_shutdown_timeout,
-                )
+                    conn_context,
+                ),
+                context=conn_context,
             )
 
 
@@ -396,13 +403,14 @@ def _resume_accepting(
     backlog: int,
     ssl_handshake_timeout: float | None,
     ssl_shutdown_timeout: float | None,
+    context: Context | None,
 ) -> None:
     # The back-off is over. A server closed meanwhile has closed its socket (fileno -1)
     # and must stay closed; asyncio would report a ValueError from the selector here.
     if sock.fileno() == -1:
         return
     loop._start_serving(
-        protocol_factory, sock, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
+        protocol_factory, sock, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, context
     )
 
 
@@ -415,6 +423,7 @@ async def _accept_connection2(
     server: asyncio.Server | None = None,
     ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
     ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
+    context: Context | None = None,
 ) -> None:
     """Give one accepted connection its protocol and transport; failures are only logged (debug)."""
     protocol = None
@@ -433,9 +442,12 @@ async def _accept_connection2(
                 server=server,
                 ssl_handshake_timeout=ssl_handshake_timeout,
                 ssl_shutdown_timeout=ssl_shutdown_timeout,
+                context=context,
             )
         else:
-            transport = loop._make_socket_transport(conn, protocol, waiter=waiter, extra=extra, server=server)
+            transport = loop._make_socket_transport(
+                conn, protocol, waiter=waiter, extra=extra, server=server, context=context
+            )
         try:
             await waiter
         except BaseException:
@@ -453,12 +465,12 @@ async def _accept_connection2(
             # leaves it to the garbage collector and a ResourceWarning; close it now.
             conn.close()
         if loop._debug:
-            context: dict[str, Any] = {
+            report: dict[str, Any] = {
                 "message": "Error on transport creation for incoming connection",
                 "exception": exc,
             }
             if protocol is not None:
-                context["protocol"] = protocol
+                report["protocol"] = protocol
             if transport is not None:
-                context["transport"] = transport
-            loop.call_exception_handler(context)
+                report["transport"] = transport
+            loop.call_exception_handler(report)

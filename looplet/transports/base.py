@@ -15,6 +15,7 @@ import logging
 import socket
 import warnings
 from collections import deque
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import TransportSocket, server_attach, server_detach
@@ -42,10 +43,20 @@ class SocketTransportBase(WriteFlowControl):
     _extra: dict[str, Any]
 
     def __init__(
-        self, loop: EventLoop, sock: socket.socket, protocol: Any, extra: dict[str, Any] | None, server: Any
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol: Any,
+        extra: dict[str, Any] | None,
+        server: Any,
+        context: Context | None = None,
     ) -> None:
         super().__init__(extra)
         self._loop: EventLoop = loop
+        #: The context every callback of this transport runs in (3.15+: a copy of the
+        #: connecting caller's, or of the server's for an accepted connection); None:
+        #: each registration copies the context current then, as asyncio did before.
+        self._context: Context | None = context
         self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -129,7 +140,7 @@ class SocketTransportBase(WriteFlowControl):
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._loop._add_io(self._sock_fd, READ, self._read_ready)
+            self._loop._add_io(self._sock_fd, READ, self._read_ready, context=self._context)
 
     def _read_ready(self) -> None:
         raise NotImplementedError  # each transport kind reads its own way
@@ -151,7 +162,7 @@ class SocketTransportBase(WriteFlowControl):
         if not self._buffer:
             self._conn_lost += 1
             self._loop._remove_io(self._sock_fd, WRITE)
-            self._loop.call_soon(self._call_connection_lost, None)
+            self._loop.call_soon(self._call_connection_lost, None, context=self._context)
 
     def abort(self) -> None:
         """Close now, dropping buffered data; connection_lost(None) follows."""
@@ -190,7 +201,7 @@ class SocketTransportBase(WriteFlowControl):
             self._closing = True
             self._loop._remove_io(self._sock_fd, READ)
         self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, exc)
+        self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:

@@ -17,6 +17,7 @@ import itertools
 import os
 import socket
 import sys
+from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode
@@ -72,18 +73,19 @@ class SocketTransport(SocketTransportBase):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
         server: Any = None,
+        context: Context | None = None,
     ) -> None:
         self._buffered_protocol = False
-        super().__init__(loop, sock, protocol, extra, server)
+        super().__init__(loop, sock, protocol, extra, server, context)
         self._eof = False
         #: Set by sendfile: resolves when the write buffer has drained.
         self._empty_waiter: asyncio.Future[None] | None = None
         _set_nodelay(sock)
-        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._protocol.connection_made, self, context=context)
         # Reading starts only after connection_made() ran.
-        loop.call_soon(self._start_reading)
+        loop.call_soon(self._start_reading, context=context)
         if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter)
+            loop.call_soon(set_result_unless_cancelled, waiter, context=context)
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
@@ -195,7 +197,7 @@ class SocketTransport(SocketTransportBase):
                 if n == len(data):
                     return
                 data = memoryview(data)[n:]
-            self._loop._add_io(self._sock_fd, WRITE, self._write_ready)
+            self._loop._add_io(self._sock_fd, WRITE, self._write_ready, context=self._context)
         self._buffer.append(data)
         self._buffer_size += len(data)
         self._maybe_pause_protocol()
@@ -219,7 +221,7 @@ class SocketTransport(SocketTransportBase):
         if was_empty:
             self._write_ready()
             if self._buffer:
-                self._loop._add_io(self._sock_fd, WRITE, self._write_ready)
+                self._loop._add_io(self._sock_fd, WRITE, self._write_ready, context=self._context)
         self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:

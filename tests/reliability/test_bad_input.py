@@ -987,8 +987,9 @@ LOOPLET_BUGS: dict[str, tuple[bool, str]] = {
     # 3.13.0-3.13.2 call set_name() as looplet does (gh-130033); 3.13.3 on hands the name
     # to the factory instead, which looplet does not do yet.
     "set_task_factory-returns-future-with-name": (
-        sys.version_info >= (3, 13, 3),
-        "when the task a factory made has no set_name(), 3.13.3+ passes the name to the factory; "
+        (3, 13, 3) <= sys.version_info < (3, 14),
+        "when the task a factory made has no set_name(), 3.13.3+ passes the name to the factory (as 3.14+ "
+        "does, and looplet with it); on 3.13 looplet calls set_name() and raises AttributeError; "
         "looplet calls set_name() and raises AttributeError",
     ),
 }

@@ -7,6 +7,7 @@ also checks that no fd, task or thread is left behind.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import os
 import re
@@ -384,3 +385,57 @@ def test_ipv6_loopback(loop: asyncio.AbstractEventLoop) -> None:
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip(reason="transport tests are written for Linux")
+
+
+_where: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="unset")
+
+
+class ContextProbe(asyncio.Protocol):
+    """Sets a context variable in connection_made; data_received says what it sees."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+        self.made_in = ""
+
+    def connection_made(self, transport: Any) -> None:
+        self.made_in = _where.get()
+        _where.set(f"{self.name}'s connection_made")
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self.seen.done():
+            self.seen.set_result((self.made_in, _where.get()))
+        self.transport.write(data)
+
+
+def test_protocol_callbacks_share_one_context_from_3_15(loop: asyncio.AbstractEventLoop) -> None:
+    """3.15 gives each stream transport one context for all its callbacks: a copy of the
+    caller's for a connection, of the server's creation context for an accepted one, so
+    what connection_made sets, data_received sees. Before, each registration copied the
+    context of its moment, and data_received did not see it."""
+
+    async def main() -> tuple[tuple[str, str], tuple[str, str]]:
+        _where.set("when the server was made")
+        srv = ContextProbe("server")
+        server = await loop.create_server(lambda: srv, "127.0.0.1", 0)
+        _where.set("when the client connected")
+        cli = ContextProbe("client")
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(lambda: cli, "127.0.0.1", port)
+        _where.set("after the client connected")
+        transport.write(b"ping")
+        server_saw = await srv.seen
+        client_saw = await cli.seen
+        transport.close()
+        server.close()
+        await server.wait_closed()
+        return server_saw, client_saw
+
+    server_saw, client_saw = loop.run_until_complete(main())
+    if sys.version_info >= (3, 15):
+        assert server_saw == ("when the server was made", "server's connection_made")
+        assert client_saw == ("when the client connected", "client's connection_made")
+    else:
+        assert server_saw == ("when the server was made", "when the server was made")
+        assert client_saw == ("when the client connected", "when the client connected")
