@@ -415,6 +415,15 @@ TRANSPORTS_HAVE_CONTEXT: Final = (
     "context" in inspect.signature(require(base_events.BaseEventLoop, "_create_connection_transport")).parameters
 )
 
+#: 3.14+: sendfile leaves the file's position at offset + bytes sent even when it sent
+#: nothing, and the fallback seeks to `offset` first even when it is 0; before, the
+#: position moved only when a byte went out. Decided from asyncio's helper's signature
+#: (the bytes sent were its third parameter while they decided).
+SENDFILE_ALWAYS_SETS_POSITION: Final = (
+    "total_sent"
+    not in inspect.signature(require(unix_events._UnixSelectorEventLoop, "_sock_sendfile_update_filepos")).parameters
+)
+
 #: See closes_socket_of_failed_transport(): looplet does what the running asyncio does.
 CLOSES_SOCKET_OF_FAILED_TRANSPORT: Final = closes_socket_of_failed_transport(
     require(base_events.BaseEventLoop, "_create_connection_transport")

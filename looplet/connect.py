@@ -20,7 +20,6 @@ newer than the running Python, the "only meaningful with ssl" checks) live here 
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import os
 import socket
@@ -162,8 +161,9 @@ def _raise_connect_errors(exceptions: list[list[OSError]], all_errors: bool) -> 
             raise flat[0]
         raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
     finally:
-        # The raised exceptions' tracebacks hold this frame: break the cycle.
-        del flat
+        # The raised exceptions' tracebacks hold this frame: what it refers to must
+        # not lead back to them.
+        del flat, exceptions
 
 
 async def create_connection(
@@ -231,11 +231,18 @@ async def create_connection(
                 except OSError:
                     continue
         else:
-            sock, _, _ = await staggered_race(
-                (functools.partial(_connect_sock, loop, exceptions, addrinfo, laddr_infos) for addrinfo in infos),
-                happy_eyeballs_delay,
-                loop=loop,
-            )
+            # Neither a functools.partial nor `sock, _, _`: each would keep the attempts'
+            # exceptions (and through their tracebacks, frames) alive after the raise.
+            sock = (
+                await staggered_race(
+                    (
+                        lambda addrinfo=addrinfo: _connect_sock(loop, exceptions, addrinfo, laddr_infos)  # type: ignore[misc]
+                        for addrinfo in infos
+                    ),
+                    happy_eyeballs_delay,
+                    loop=loop,
+                )
+            )[0]
         if sock is None:
             try:
                 _raise_connect_errors(exceptions, all_errors)

@@ -308,6 +308,8 @@ class EventLoop(Networking, Processes, Observing):
         if ThreadSafeHandle is not None:
             # 3.14+: cancel() from another thread waits while the callback runs.
             handle = ThreadSafeHandle(callback, args, self, context)
+            # Its __init__ is a frame of asyncio's more than Handle's to drop.
+            _trim_source_traceback(handle)
             _trim_source_traceback(handle)
         elif self._debug:
             handle = asyncio.Handle(callback, args, self, context)

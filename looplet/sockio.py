@@ -16,7 +16,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any, cast
 
-from looplet._asyncio import SENDFILE_FALLBACK_READBUFFER_SIZE
+from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, SENDFILE_FALLBACK_READBUFFER_SIZE
 from looplet.reactor import READ, WRITE
 
 try:
@@ -233,14 +233,14 @@ async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offs
                 break  # EOF
             total += sent
     finally:
-        if total > 0:
+        if total > 0 or SENDFILE_ALWAYS_SETS_POSITION:
             os.lseek(fileno, offset + total, os.SEEK_SET)
     return total
 
 
 async def _sendfile_fallback(loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:
     """Read the file in an executor and send it with sock_sendall."""
-    if offset:
+    if offset or (SENDFILE_ALWAYS_SETS_POSITION and hasattr(file, "seek")):
         file.seek(offset)
     blocksize = min(count, SENDFILE_FALLBACK_READBUFFER_SIZE) if count else SENDFILE_FALLBACK_READBUFFER_SIZE
     buf = bytearray(blocksize)

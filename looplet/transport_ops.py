@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from looplet._asyncio import FlowControlMixin, SendfileMode, SSLProtocol
+from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, FlowControlMixin, SendfileMode, SSLProtocol
 
 try:
     import ssl as _ssl
@@ -67,6 +67,15 @@ async def start_tls(
     # Pause first: data arriving before connection_made() would reach the SSL
     # protocol before it has its transport.
     transport.pause_reading()
+    if server_side and isinstance(protocol, asyncio.StreamReaderProtocol):
+        # A server's stream may already hold the start of the client's handshake, read
+        # before start_tls() was called: it belongs to the TLS layer now, or the
+        # handshake waits forever for bytes that already came (asyncio fixed this in
+        # 3.14, gh-142352; looplet does it on every version).
+        reader = getattr(protocol, "_stream_reader", None)
+        if reader is not None and reader._buffer:
+            ssl_protocol._incoming.write(reader._buffer)  # type: ignore[attr-defined]  # typeshed omits it
+            reader._buffer.clear()
     transport.set_protocol(ssl_protocol)
     conmade_cb = loop.call_soon(ssl_protocol.connection_made, transport)
     resume_cb = loop.call_soon(transport.resume_reading)
@@ -177,7 +186,7 @@ async def sendfile(
 
 async def _sendfile_fallback(loop: EventLoop, transp: Any, file: Any, offset: int, count: int | None) -> int:
     """Read the file in the executor and write it through the transport, draining as we go."""
-    if offset:
+    if offset or (SENDFILE_ALWAYS_SETS_POSITION and hasattr(file, "seek")):
         file.seek(offset)
     blocksize = min(count, _FALLBACK_BLOCKSIZE) if count else _FALLBACK_BLOCKSIZE
     buf = bytearray(blocksize)
