@@ -117,7 +117,7 @@ class EventLoop(Networking, Processes, Observing):
         self._signals = SignalHandlers(self)
         #: Made on the first subprocess: most loops never start one.
         self._child_watcher: ChildWatcher | None = None
-        #: fd -> transport, filled by transports (issue 4); sock_* and add_reader check it.
+        #: fd -> transport, filled by transports; sock_* and add_reader check it.
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False

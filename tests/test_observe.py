@@ -1,4 +1,4 @@
-"""statistics(), timings, the trace, virtual time and the seeded shuffle (issue 7).
+"""statistics(), timings, the trace, virtual time and the seeded shuffle.
 
 These are looplet's own tools, which stock asyncio does not have, so most tests
 here run on looplet only; where a behaviour has an asyncio counterpart (ordering of

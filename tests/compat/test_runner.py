@@ -246,9 +246,9 @@ def test_environment_failures_come_from_the_baseline() -> None:
 def test_update_keeps_reasons_and_marks_new_entries() -> None:
     run = _run("looplet", {A: "failed", B: "failed", C: "passed"})
     other = "test_locks.L.test_x"
-    old = expected.Expectations("looplet", {B: "needs transports (issue 4)", C: "was broken", other: "kept"})
+    old = expected.Expectations("looplet", {B: "needs transports", C: "was broken", other: "kept"})
     new = expected.update(run, old, set())
-    assert new.entries[B] == "needs transports (issue 4)"
+    assert new.entries[B] == "needs transports"
     assert new.entries[A].startswith(expected.PLACEHOLDER)
     assert "ValueError: boom" in new.entries[A]
     assert C not in new.entries  # passes now

@@ -1,4 +1,4 @@
-"""Load: looplet holds up at scale where stock asyncio does (issue 8, the load part).
+"""Load: looplet holds up at scale where stock asyncio does.
 
 Four workloads, each run on stock asyncio and on looplet (the `loop` fixture, which also
 fails the test on a leaked fd, thread or child process):
