@@ -280,7 +280,8 @@ def deprecated_policies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 current_policies = pytest.mark.skipif(
-    _asyncio.POLICY_API is not PolicyAPI.CURRENT, reason="asyncio's policies are deprecated or gone on this Python"
+    _asyncio.POLICY_API is not PolicyAPI.CURRENT,
+    reason="asyncio's policies are current only before 3.14 (deprecated from 3.14, gone in 3.16)",
 )
 
 
