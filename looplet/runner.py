@@ -24,7 +24,7 @@ def new_event_loop(
     """Create a new looplet event loop (see `looplet.EventLoop` for the arguments)."""
     from looplet.loop import EventLoop
 
-    return EventLoop(clock=clock, reactor=reactor, shuffle_seed=shuffle_seed)  # type: ignore[abstract]  # transports: issues 4, 5
+    return EventLoop(clock=clock, reactor=reactor, shuffle_seed=shuffle_seed)
 
 
 def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:

@@ -75,7 +75,7 @@ def run(
     the_clock = clock if clock is not None else VirtualClock()
 
     def factory() -> asyncio.AbstractEventLoop:
-        return EventLoop(clock=the_clock, shuffle_seed=shuffle_seed)  # type: ignore[abstract]  # transports: issues 4, 5
+        return EventLoop(clock=the_clock, shuffle_seed=shuffle_seed)
 
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)
