@@ -510,6 +510,21 @@ def test_create_unix_server_cleanup_spares_a_replaced_file(loop, run, tmpdir_pat
     assert os.path.exists(path)
 
 
+@pytest.mark.skipif(not PY313, reason="cleanup_socket is new in 3.13")
+def test_create_unix_server_cleanup_spares_a_symlink_to_the_socket(loop, run, tmpdir_path, request, loop_kind):
+    if loop_kind == "asyncio":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="asyncio bug: stat() follows the link to the socket, then unlinks it")
+        )
+    path = os.path.join(tmpdir_path, "server.sock")
+    moved = os.path.join(tmpdir_path, "moved.sock")
+    server = run(loop.create_unix_server(Proto, path, start_serving=False))
+    os.rename(path, moved)
+    os.symlink(moved, path)  # someone else's file at the name, which leads to the socket
+    run(close_server(server))
+    assert os.path.islink(path)
+
+
 @pytest.mark.skipif(PY313, reason="cleanup_socket exists from 3.13 on")
 def test_create_unix_server_cleanup_socket_is_unknown_before_313(loop, run, tmpdir_path):
     with pytest.raises(TypeError, match="unexpected keyword argument 'cleanup_socket'"):
