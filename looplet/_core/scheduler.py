@@ -202,6 +202,11 @@ class Scheduler:
                     _report_callback_error(handle, exc)
             else:
                 handle._run()
+        # A frame object of this call may outlive it (a coroutine that raised links its
+        # frame to its caller's, and that to this one): it must not keep the last
+        # handle, and through it a finished task and its exception, alive. asyncio's
+        # _run_once drops it too.
+        handle = None
 
     def observe(self, *, debug: bool | None = None, observer: Any = _KEEP, shuffle: Any = _KEEP) -> None:
         """Change what the slow path does; the fast path runs when none of it is on.
@@ -265,6 +270,7 @@ class Scheduler:
                     logger.warning("Executing %s took %.3f seconds", _format_handle(handle), slow)
             if observer is not None:
                 observer.step(inner, t0, dt, lag)
+        handle = inner = None  # as at the end of tick()
 
     def close(self) -> None:
         """Drop queued work and timers; close the reactor and the wake-up fd."""
