@@ -128,6 +128,27 @@ class EventLoop(Networking, Processes, Observing):
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self._init_observing(shuffle_seed)
         self.set_debug(is_debug_mode())
+        if type(self).time is not EventLoop.time:
+            self._follow_time()
+
+    # asyncio's loop reads self.time() for every timer decision, so replacing time() on
+    # a loop (a subclass, or a test's `mock.patch.object(loop, "time", ...)`) moves its
+    # timers; looplet reads its clock directly, except after such a replacement, which
+    # is seen here when it is made and undone. Nothing else looks: no cost per tick.
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "time":
+            self._follow_time()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        if name == "time":
+            self._follow_time()
+
+    def _follow_time(self) -> None:
+        replaced = "time" in self.__dict__ or type(self).time is not EventLoop.time
+        self._scheduler.read_time_from(self.time if replaced else None)
+        self._now = self._scheduler._now
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} running={self.is_running()} closed={self.is_closed()} debug={self.get_debug()}>"
@@ -364,7 +385,7 @@ class EventLoop(Networking, Processes, Observing):
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
-        return self._now()
+        return self._scheduler.clock_now()
 
     # -- futures and tasks ---------------------------------------------------------------
 
