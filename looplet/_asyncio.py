@@ -424,6 +424,22 @@ SENDFILE_ALWAYS_SETS_POSITION: Final = (
     not in inspect.signature(require(unix_events._UnixSelectorEventLoop, "_sock_sendfile_update_filepos")).parameters
 )
 
+#: asyncio's own `BaseEventLoop.sendfile`, called with looplet's loop as self: it picks
+#: the loop's `_sendfile_native` or `_sendfile_fallback` (looplet's), and the zero-copy
+#: path runs inside it, where detectors of blocking calls (blockbuster) allow
+#: os.sendfile by asyncio's file and function names.
+base_sendfile: Final[Callable[..., Any]] = require(base_events.BaseEventLoop, "sendfile")
+check_signature(
+    base_sendfile,
+    "asyncio.BaseEventLoop.sendfile",
+    ("transport", "file", "offset", "count"),
+    ("fallback",),
+    method=True,
+)
+for _name_used in ("_sendfile_native", "_sendfile_fallback"):
+    check_refers_to(base_sendfile, "asyncio.BaseEventLoop.sendfile", _name_used, "a loop method looplet implements")
+del _name_used
+
 #: See closes_socket_of_failed_transport(): looplet does what the running asyncio does.
 CLOSES_SOCKET_OF_FAILED_TRANSPORT: Final = closes_socket_of_failed_transport(
     require(base_events.BaseEventLoop, "_create_connection_transport")
@@ -462,6 +478,29 @@ check_refers_to(
     "the attribute looplet's _start sets to the Popen",
 )
 check_methods(BaseSubprocessTransport, "_process_exited", "_wait", "get_pid", "close")
+
+# asyncio's own loop.subprocess_exec and subprocess_shell (its argument checks and debug
+# log), run as methods of looplet's loop: the child starts inside them, where detectors
+# of blocking calls (blockbuster) allow Popen's read of the exec-status pipe by asyncio's
+# file and function names. They reach the loop only through the two methods checked.
+#: asyncio's `BaseEventLoop.subprocess_exec`, called with looplet's loop as self.
+base_subprocess_exec: Final[Callable[..., Any]] = require(base_events.BaseEventLoop, "subprocess_exec")
+#: asyncio's `BaseEventLoop.subprocess_shell`, called with looplet's loop as self.
+base_subprocess_shell: Final[Callable[..., Any]] = require(base_events.BaseEventLoop, "subprocess_shell")
+for _where, _func, _first in (
+    ("asyncio.BaseEventLoop.subprocess_exec", base_subprocess_exec, ("protocol_factory", "program")),
+    ("asyncio.BaseEventLoop.subprocess_shell", base_subprocess_shell, ("protocol_factory", "cmd")),
+):
+    check_signature(
+        _func,
+        _where,
+        _first,
+        ("stdin", "stdout", "stderr", "universal_newlines", "shell", "bufsize", "encoding", "errors", "text"),
+        method=True,
+    )
+    check_refers_to(_func, _where, "_make_subprocess_transport", "the loop method that starts the child (looplet's)")
+    check_refers_to(_func, _where, "_log_subprocess", "the loop method of its debug log (looplet's)")
+del _where, _func, _first
 
 
 # -- event loop policies ---------------------------------------------------------------------

@@ -233,16 +233,20 @@ async def create_connection(
         else:
             # Neither a functools.partial nor `sock, _, _`: each would keep the attempts'
             # exceptions (and through their tracebacks, frames) alive after the raise.
-            sock = (
-                await staggered_race(
-                    (
-                        lambda addrinfo=addrinfo: _connect_sock(loop, exceptions, addrinfo, laddr_infos)  # type: ignore[misc]
-                        for addrinfo in infos
-                    ),
-                    happy_eyeballs_delay,
-                    loop=loop,
-                )
-            )[0]
+            race = await staggered_race(
+                (
+                    lambda addrinfo=addrinfo: _connect_sock(loop, exceptions, addrinfo, laddr_infos)  # type: ignore[misc]
+                    for addrinfo in infos
+                ),
+                happy_eyeballs_delay,
+                loop=loop,
+            )
+            sock = race[0]
+            # The race's own list of the attempts' exceptions: before 3.14 a closure cell
+            # of the attempts' frames holds it too, and their tracebacks hold those
+            # frames, a cycle through each exception. Emptied, it holds nothing.
+            race[2].clear()
+            del race
         if sock is None:
             try:
                 _raise_connect_errors(exceptions, all_errors)

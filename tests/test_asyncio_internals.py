@@ -226,6 +226,13 @@ ALTERATIONS = {
         "import asyncio\nasyncio.Server._attach = lambda self, transport, why: None",
         "take neither nothing nor a transport",
     ),
+    "a loop method run on looplet's loop changed": (
+        "import asyncio\n"
+        "async def subprocess_exec(self, protocol_factory, program, *args, **kwargs):\n"
+        "    return await self._spawn(program, *args)\n"
+        "asyncio.BaseEventLoop.subprocess_exec = subprocess_exec",
+        "asyncio.BaseEventLoop.subprocess_exec no longer uses '_make_subprocess_transport'",
+    ),
     "a constant gone": (
         "import asyncio.constants as m; del m.ACCEPT_RETRY_DELAY",
         "asyncio.constants has no attribute 'ACCEPT_RETRY_DELAY'",

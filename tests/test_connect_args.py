@@ -151,6 +151,31 @@ def test_create_connection_refused_happy_eyeballs(loop, run, refused_addr):
         run(loop.create_connection(Proto, *refused_addr, happy_eyeballs_delay=0.01))
 
 
+def test_happy_eyeballs_errors_leave_no_reference_cycle(loop, run, refused_addr, request, loop_kind):
+    # CPython's own test of happy eyeballs: the exception raised is referred to by the
+    # coroutine that caught it and nothing else, no frame, list or cell of the attempts.
+    if loop_kind == "asyncio" and sys.version_info < (3, 14):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason="asyncio bug: create_connection and staggered_race keep the errors in lists"
+            )
+        )
+
+    async def main():
+        exc = None
+        try:
+            await asyncio.open_connection(host="localhost", port=refused_addr[1], happy_eyeballs_delay=0.25)
+        except* OSError as excs:
+            # (not pytest.raises, which would keep the traceback and its frames)
+            exc = excs.exceptions[0]
+        assert exc is not None
+        return gc.get_referrers(exc)
+
+    main_coro = main()
+    # A running coroutine's frame is visible to gc.get_referrers from 3.14 on.
+    assert run(main_coro) == ([main_coro] if sys.version_info >= (3, 14) else [])
+
+
 def _fake_getaddrinfo(loop, name, entries):
     """Make `name` resolve to `entries` (names go through loop.getaddrinfo on both loops)."""
     real = loop.getaddrinfo
@@ -508,6 +533,21 @@ def test_create_unix_server_cleanup_spares_a_replaced_file(loop, run, tmpdir_pat
         pass  # someone else's file now: another inode
     run(close_server(server))
     assert os.path.exists(path)
+
+
+@pytest.mark.skipif(not PY313, reason="cleanup_socket is new in 3.13")
+def test_create_unix_server_cleanup_spares_a_symlink_to_the_socket(loop, run, tmpdir_path, request, loop_kind):
+    if loop_kind == "asyncio":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="asyncio bug: stat() follows the link to the socket, then unlinks it")
+        )
+    path = os.path.join(tmpdir_path, "server.sock")
+    moved = os.path.join(tmpdir_path, "moved.sock")
+    server = run(loop.create_unix_server(Proto, path, start_serving=False))
+    os.rename(path, moved)
+    os.symlink(moved, path)  # someone else's file at the name, which leads to the socket
+    run(close_server(server))
+    assert os.path.islink(path)
 
 
 @pytest.mark.skipif(PY313, reason="cleanup_socket exists from 3.13 on")

@@ -4,7 +4,9 @@ Covers FIFO order, arguments, `context=`, cancelled handles, timers firing in de
 order (and after callbacks already queued), cancelling one or many timers, argument
 errors (`None` delays, coroutines and non-callables in debug mode), the debug-mode
 thread check ("Non-thread-safe operation ..."), other threads waking a loop blocked
-in its poll (call_soon_threadsafe, run_coroutine_threadsafe), and a monotonic time().
+in its poll (call_soon_threadsafe, run_coroutine_threadsafe), a monotonic time(), and
+a replaced time() (a test's patch on the loop, a subclass) deciding which timers are
+due and where call_later counts from.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import asyncio
 import contextvars
 import threading
 import time
+from unittest import mock
 
 import pytest
 from support import join, wait_for
+
+import looplet
 
 var = contextvars.ContextVar("var", default="default")
 
@@ -469,3 +474,50 @@ def test_debug_coroutine_callback_is_type_error(loop, method, name):
         method(loop, coro_func)
     with pytest.raises(TypeError, match=rf"^a callable object was expected by {name}\(\), got 42$"):
         method(loop, 42)
+
+
+def test_patched_time_decides_which_timers_are_due(loop):
+    # aiohttp's tests move a loop's time forward this way and expect its timers to fire.
+    async def main():
+        fired = []
+        loop.call_later(3600, fired.append, "an hour")
+        ahead = loop.time() + 7200
+        with mock.patch.object(loop, "time", return_value=ahead):
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert fired == ["an hour"]
+            timer = loop.call_later(10, fired.append, "never")
+            assert timer.when() == ahead + 10  # counted from the patched time
+            timer.cancel()
+        # The patch is gone: an hour is an hour of the real clock again.
+        timer = loop.call_later(3600, fired.append, "never")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        timer.cancel()
+        return fired
+
+    assert loop.run_until_complete(main()) == ["an hour"]
+
+
+def test_subclass_time_decides_which_timers_are_due(loop_kind, leakcheck):
+    base = asyncio.SelectorEventLoop if loop_kind == "asyncio" else looplet.EventLoop
+
+    class Shifted(base):
+        shift = 0.0
+
+        def time(self):
+            return super().time() + self.shift
+
+    async def main(lp):
+        fired = []
+        lp.call_later(3600, fired.append, "an hour")
+        lp.shift = 7200.0
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return fired
+
+    lp = Shifted()
+    try:
+        assert lp.run_until_complete(main(lp)) == ["an hour"]
+    finally:
+        lp.close()

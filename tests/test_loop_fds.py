@@ -3,8 +3,9 @@
 Covers readers and writers on a socketpair and a pipe (fds and file objects, with
 arguments), level-triggered readiness (a callback runs again while the fd stays
 ready), remove_* returning True/False, replacing a reader, a reader and a writer on
-one fd, EOF, invalid fds and file objects (ValueError), calls after close, and an fd
-number reused after its first owner removed its reader and closed it.
+one fd, EOF, invalid fds and file objects (ValueError), calls after close, an fd
+number reused after its first owner removed its reader and closed it, and a socket
+closed while watched, whose registration is still found by the socket object.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import weakref
 
 import pytest
 
@@ -320,3 +322,76 @@ def test_fd_number_reused_after_remove_and_close(loop):
         d.send(b"2")
         loop.run_forever()
     assert got == [("old", b"1"), ("new", b"2")]
+
+
+def _unwritable(sock: socket.socket) -> None:
+    # Fill the send buffer (the peer reads nothing): the socket stops being writable.
+    try:
+        while True:
+            sock.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+
+
+@pytest.mark.parametrize("direction", ["reader", "writer"])
+def test_socket_closed_while_watched_is_removed_by_the_object(loop, direction):
+    add = getattr(loop, f"add_{direction}")
+    remove = getattr(loop, f"remove_{direction}")
+    a, b = socket.socketpair()
+    with b:
+        a.setblocking(False)
+        if direction == "writer":
+            _unwritable(a)
+        add(a, print)
+        a.close()
+        # fileno() is -1 now; the registration made for `a` is still found through it.
+        assert remove(a) is True
+        with pytest.raises(ValueError, match=r"^Invalid file descriptor: -1$"):
+            remove(a)  # and, once removed, it is not
+
+
+@pytest.mark.parametrize("direction", ["reader", "writer"])
+def test_waiter_cleans_up_after_another_task_closed_its_socket(loop, direction):
+    # The waiter's done callback removes its registration by the socket object, which
+    # another task has closed meanwhile (anyio's wait_readable and aclose do this).
+    add = getattr(loop, f"add_{direction}")
+    remove = getattr(loop, f"remove_{direction}")
+    ran = []
+
+    async def main():
+        a, b = socket.socketpair()
+        with b:
+            a.setblocking(False)
+            if direction == "writer":
+                _unwritable(a)
+            ready = loop.create_future()
+            add(a, ran.append, "stale callback")
+            ready.add_done_callback(lambda _: ran.append(remove(a)))
+
+            async def close_it():
+                a.close()
+                ready.set_result(None)
+
+            await asyncio.gather(ready, close_it())
+            # The fd number goes to the next socket, which must not wake the old callback.
+            c, d = socket.socketpair()
+            with c, d:
+                d.send(b"x")
+                for _ in range(3):
+                    await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    assert ran == [True]
+
+
+def test_removed_registration_does_not_keep_its_file_object_alive(loop):
+    a, b = socket.socketpair()
+    with b:
+        loop.add_reader(a, print)
+        loop.add_writer(a, print)
+        assert loop.remove_reader(a) is True
+        assert loop.remove_writer(a) is True
+        a.close()
+        gone = weakref.ref(a)
+        del a
+        assert gone() is None

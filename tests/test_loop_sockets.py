@@ -231,6 +231,40 @@ def test_cancelled_sock_sendall_drops_its_writer(loop, socketpair):
     assert loop.run_until_complete(main()) is False
 
 
+@pytest.mark.parametrize("operation", ["sock_recv", "sock_sendall"])
+def test_cancelled_sock_op_on_a_socket_closed_meanwhile(loop, operation):
+    # Another task closes the socket while the operation waits; cancelling the waiter
+    # then drops its registration without an error, and nothing of it is left behind
+    # for the next owner of the fd number.
+    async def main():
+        a, b = socket.socketpair()
+        with b:
+            a.setblocking(False)
+            if operation == "sock_recv":
+                task = loop.create_task(loop.sock_recv(a, 100))
+            else:
+                task = loop.create_task(loop.sock_sendall(a, b"x" * (16 * 1024 * 1024)))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert not task.done()
+            old_fd = a.fileno()
+            a.close()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            c, d = socket.socketpair()
+            with c, d:
+                assert old_fd in (c.fileno(), d.fileno())
+                c.setblocking(False)
+                d.setblocking(False)
+                d.send(b"new owner")
+                assert await loop.sock_recv(c, 100) == b"new owner"
+                await loop.sock_sendall(c, b"back")
+                assert await loop.sock_recv(d, 100) == b"back"
+
+    loop.run_until_complete(main())
+
+
 # -- datagram sockets ---------------------------------------------------------------------
 
 

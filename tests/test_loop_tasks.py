@@ -1,11 +1,12 @@
 """Futures, tasks and the running-loop bookkeeping.
 
-Covers create_future, create_task (names, `context=`, non-coroutines), the task factory
-(set/get, errors, `context=` forwarding, 3.12+ `asyncio.eager_task_factory` running a
-task synchronously until its first suspension), asyncio's high-level primitives driven
-by the loop (gather, wait_for, timeout, shield, TaskGroup, cancellation), Future done
-callbacks, `asyncio.get_running_loop()` / `asyncio.current_task()` / `all_tasks()`, and
-async generators: the loop's firstiter/finalizer hooks, finalization of generators
+Covers create_future, create_task (names, `context=`, non-coroutines), the task
+factory (set/get, errors, `context=` forwarding, 3.12+ `asyncio.eager_task_factory`
+running a task synchronously until its first suspension), asyncio's high-level
+primitives driven by the loop (gather, wait_for, timeout, shield, TaskGroup,
+cancellation), no finished task kept alive by the loop's own frames, Future done
+callbacks, `asyncio.get_running_loop()` / `asyncio.current_task()` / `all_tasks()`,
+and async generators: the loop's firstiter/finalizer hooks, finalization of generators
 that are garbage-collected while the loop runs, `shutdown_asyncgens()` (including
 errors in aclose and the warning for generators started after it), and asyncio.Runner
 finalizing unfinished generators at exit.
@@ -476,3 +477,27 @@ def test_asyncio_run_finalizes_unfinished_asyncgens(loop_factory, leakcheck):
 
     assert asyncio.run(main(), loop_factory=loop_factory) == "main done"
     assert log == ["run finalized"]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["", "debug"])
+def test_loop_frames_keep_no_finished_task_alive(loop, debug):
+    # The coroutine that raised keeps its frame (its exception's traceback holds it), and
+    # a frame that outlives its call is linked to its caller's frame: the loop's tick,
+    # whose locals must not hold the task's handle, its task, and so the exception.
+    class Done(Exception):
+        pass
+
+    async def fail():
+        raise Done
+
+    async def main():
+        exc = None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(fail())
+        except* Done as excs:
+            exc = excs.exceptions[0]
+        return [r for r in gc.get_referrers(exc) if isinstance(r, asyncio.Task)]
+
+    loop.set_debug(debug)
+    assert loop.run_until_complete(main()) == []

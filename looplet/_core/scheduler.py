@@ -67,6 +67,7 @@ class Scheduler:
         "blocked",
         "callbacks_run",
         "clock",
+        "clock_now",
         "current_handle",
         "debug",
         "observed",
@@ -78,6 +79,7 @@ class Scheduler:
         "slow_callback_duration",
         "stopping",
         "ticks",
+        "time_source",
         "timers",
         "wakeup",
     )
@@ -87,6 +89,11 @@ class Scheduler:
         self.ready: deque[object] = deque()
         self.timers: TimerQueue = TimerQueue()
         self.clock: Clock = Clock()
+        #: The clock's own reading: what loop.time() returns unless it was replaced.
+        self.clock_now: Callable[[], float] = time.monotonic
+        #: What replaced loop.time(), if anything (see read_time_from).
+        self.time_source: Callable[[], float] | None = None
+        #: "Now" for timers and timeouts: `time_source` if set, else `clock_now`.
         self._now: Callable[[], float] = time.monotonic
         self.set_clock(clock if clock is not None else self.clock)
         self.reactor: Reactor = pick_reactor(self.ready, reactor)
@@ -115,7 +122,18 @@ class Scheduler:
         """Take time from `clock` from now on (timer deadlines are kept as they are)."""
         self.clock = clock
         # The real clock's time() is a Python frame around time.monotonic; skip it.
-        self._now = time.monotonic if type(clock) is Clock else clock.time
+        self.clock_now = time.monotonic if type(clock) is Clock else clock.time
+        self._now = self.clock_now if self.time_source is None else self.time_source
+
+    def read_time_from(self, time_source: Callable[[], float] | None) -> None:
+        """Read "now" from `time_source` from now on; None: from the clock again.
+
+        For a loop whose time() was replaced (a subclass's, or a test's patch on the
+        instance): asyncio's loop reads self.time() for every timer decision, so the
+        replacement decides which timers are due, as there.
+        """
+        self.time_source = time_source
+        self._now = self.clock_now if time_source is None else time_source
 
     def _idle_timeout(self) -> float | None:
         # Nothing is ready: block until the next live timer, or indefinitely.
@@ -202,6 +220,11 @@ class Scheduler:
                     _report_callback_error(handle, exc)
             else:
                 handle._run()
+        # A frame object of this call may outlive it (a coroutine that raised links its
+        # frame to its caller's, and that to this one): it must not keep the last
+        # handle, and through it a finished task and its exception, alive. asyncio's
+        # _run_once drops it too.
+        handle = None
 
     def observe(self, *, debug: bool | None = None, observer: Any = _KEEP, shuffle: Any = _KEEP) -> None:
         """Change what the slow path does; the fast path runs when none of it is on.
@@ -265,6 +288,7 @@ class Scheduler:
                     logger.warning("Executing %s took %.3f seconds", _format_handle(handle), slow)
             if observer is not None:
                 observer.step(inner, t0, dt, lag)
+        handle = inner = None  # as at the end of tick()
 
     def close(self) -> None:
         """Drop queued work and timers; close the reactor and the wake-up fd."""

@@ -39,10 +39,13 @@ STALE_ERRNOS: Final = frozenset({errno.EBADF, errno.ENOENT, errno.EPERM})
 class Source:
     """One registered fd: its wakers and the interest mask the kernel has for it."""
 
-    __slots__ = ("fd", "kmask", "reader", "writer")
+    __slots__ = ("fd", "fileobj", "kmask", "reader", "writer")
 
     def __init__(self, fd: int) -> None:
         self.fd: int = fd
+        #: What the last registration was given for this fd (a socket, a file, or the fd
+        #: itself): a socket closed since then has fileno() -1, and is found by identity.
+        self.fileobj: object = None
         #: What the kernel was last told (may exceed what the wakers want; see module doc).
         self.kmask: int = 0
         self.reader: Waker | None = None
@@ -103,10 +106,11 @@ class Reactor:
 
     # -- interest ----------------------------------------------------------------------
 
-    def add(self, fd: int, direction: int, handle: Handle) -> Handle | None:
+    def add(self, fd: int, direction: int, handle: Handle, fileobj: object = None) -> Handle | None:
         """Make `handle` run whenever `fd` is ready in `direction` (level-triggered).
 
-        Returns the handle it replaces, which the caller cancels, as asyncio does.
+        `fileobj` is what the caller named the fd by, for `registered_fd_of`. Returns
+        the handle it replaces, which the caller cancels, as asyncio does.
         """
         src = self._sources.get(fd)
         if src is None:
@@ -122,6 +126,7 @@ class Reactor:
             # with it, and the new owner, who had no reason to remove first, would
             # never be woken.
             self._arm(src, src.kmask | src.wanted())
+            src.fileobj = fileobj
             return old
         was_idle = src.reader is None and src.writer is None
         waker = Waker(handle, self._ready)
@@ -139,6 +144,8 @@ class Reactor:
                 else:
                     src.writer = None
                 raise
+        # The last registration's name wins, as in selectors, whose key it replaces.
+        src.fileobj = fileobj
         self._sources[fd] = src
         return None
 
@@ -154,8 +161,23 @@ class Reactor:
             src.reader = None
         else:
             src.writer = None
+        if src.reader is None and src.writer is None:
+            # The idle source may linger (module doc); the object must not live on in it.
+            src.fileobj = None
         # The kernel keeps its interest until an event for it arrives (module doc).
         return waker._handle
+
+    def registered_fd_of(self, fileobj: object) -> int | None:
+        """The fd of a registration (reader or writer) that was made for `fileobj`.
+
+        For a file object that no longer knows its fd (a closed socket's fileno() is
+        -1) but whose registration outlived it: selectors find it by identity too.
+        A linear search, on that error path only.
+        """
+        for src in self._sources.values():
+            if src.fileobj is fileobj and (src.reader is not None or src.writer is not None):
+                return src.fd
+        return None
 
     def has(self, fd: int, direction: int) -> bool:
         """True if a waker is registered for `fd` in `direction`."""

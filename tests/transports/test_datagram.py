@@ -75,3 +75,21 @@ def test_unix_datagram(loop: asyncio.AbstractEventLoop) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         loop.run_until_complete(main(d))
+
+
+def test_endpoint_on_a_unix_socketpair_receives_with_no_address(loop: asyncio.AbstractEventLoop) -> None:
+    # An unnamed AF_UNIX peer has no address: recvfrom() says None, and so does the protocol.
+    async def main() -> None:
+        s1, s2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with s2:
+            s2.send(b"before")
+            transport, proto = await loop.create_datagram_endpoint(Collect, sock=s1)
+            s2.send(b"after")
+            s2.send(b"")
+            assert await proto.got.get() == (b"before", None)
+            assert await proto.got.get() == (b"after", None)
+            assert await proto.got.get() == (b"", None)
+            transport.close()
+            assert await proto.lost is None
+
+    loop.run_until_complete(main())
