@@ -178,6 +178,87 @@ def unpack(project: Project, sdist: Path, where: Path) -> Path:
     return root
 
 
+# -- services ----------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """A server process the runner started for one run, and how to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_redis(workdir: Path) -> Service:
+    """redis-server on 127.0.0.1, no persistence, ready (it answered PING)."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SetupError("redis-server not found: the redis project needs it (Debian: apt-get install redis-server)")
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    port = free_port()
+    # A short race: another process may take the port between free_port() and here.
+    # The PING below then fails, and so does the project, saying why.
+    proc = subprocess.Popen(
+        [
+            *(exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"),
+            *("--dir", str(workdir), "--logfile", str(workdir / "redis.log"), "--daemonize", "no"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    service = Service(proc, f"redis://127.0.0.1:{port}/0")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return service
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    service.stop()
+    raise SetupError(f"redis-server on port {port} did not answer PING (see {workdir / 'redis.log'})")
+
+
+def start_services(project: Project, cache: Path) -> dict[str, Service]:
+    """One server per loop's run, or none."""
+    if project.service is None:
+        return {}
+    if project.service != "redis":
+        raise SetupError(f"{project.name}: unknown service {project.service!r}")
+    services: dict[str, Service] = {}
+    try:
+        for loop in LOOPS:
+            services[loop] = start_redis(cache / "services" / f"{project.name}-{loop}")
+    except SetupError:
+        for service in services.values():
+            service.stop()
+        raise
+    return services
+
+
 # -- running the tests -------------------------------------------------------------------
 
 
@@ -189,6 +270,8 @@ class Run:
     cwd: Path
     results: Path
     log: Path
+    #: What replaces `{redis_url}` in the project's pytest arguments.
+    redis_url: str = ""
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     seconds: float = 0.0
@@ -238,7 +321,7 @@ def start_run(project: Project, venv: Path, run: Run, cache: Path, only: Path | 
         "--color=no",
         f"--timeout={TEST_TIMEOUT}",
         f"--basetemp={basetemp}",
-        *project.pytest_args,
+        *(arg.replace("{redis_url}", run.redis_url) for arg in project.pytest_args),
     ]
     run.log.parent.mkdir(parents=True, exist_ok=True)
     with run.log.open("wb") as out:
@@ -272,13 +355,16 @@ def wait_runs(runs: Sequence[Run], timeout: float) -> None:
         run.seconds = time.monotonic() - run.started
 
 
-def run_loops(project: Project, venv: Path, rundirs: dict[str, Path], cache: Path, jobs: int) -> dict[str, Run]:
+def run_loops(
+    project: Project, venv: Path, rundirs: dict[str, Path], cache: Path, jobs: int, services: dict[str, Service]
+) -> dict[str, Run]:
     runs = {
         loop: Run(
             loop=loop,
             cwd=rundirs[loop],
             results=cache / "results" / f"{project.name}-{loop}.jsonl",
             log=cache / "logs" / f"{project.name}-{loop}.log",
+            redis_url=services[loop].url if loop in services else "",
         )
         for loop in LOOPS
     }
@@ -295,7 +381,9 @@ def run_loops(project: Project, venv: Path, rundirs: dict[str, Path], cache: Pat
     return runs
 
 
-def rerun(project: Project, venv: Path, rundir: Path, cache: Path, nodeids: list[str]) -> results.RunResult:
+def rerun(
+    project: Project, venv: Path, rundir: Path, cache: Path, nodeids: list[str], service: Service | None
+) -> results.RunResult:
     """The given tests again, on looplet, alone: which failures were the load's."""
     only = cache / "results" / f"{project.name}-rerun-ids.txt"
     only.write_text("".join(f"{n}\n" for n in nodeids), encoding="utf-8")
@@ -304,6 +392,7 @@ def rerun(project: Project, venv: Path, rundir: Path, cache: Path, nodeids: list
         cwd=rundir,
         results=cache / "results" / f"{project.name}-looplet-rerun.jsonl",
         log=cache / "logs" / f"{project.name}-looplet-rerun.log",
+        redis_url=service.url if service is not None else "",
     )
     start_run(project, venv, run, cache, only=only)
     wait_runs([run], project.run_timeout)
@@ -347,11 +436,29 @@ class Outcome:
 def check_project(project: Project, cache: Path, jobs: int, expectations: list[Expectation]) -> Outcome:
     outcome = Outcome(project)
     t0 = time.monotonic()
+    services: dict[str, Service] = {}
+    try:
+        return _check_project(project, cache, jobs, expectations, outcome, services, t0)
+    finally:
+        for service in services.values():
+            service.stop()
+
+
+def _check_project(
+    project: Project,
+    cache: Path,
+    jobs: int,
+    expectations: list[Expectation],
+    outcome: Outcome,
+    services: dict[str, Service],
+    t0: float,
+) -> Outcome:
     try:
         venv = ensure_venv(project, cache)
         link_checkout(venv, cache)
         sdist = ensure_sdist(project, cache, venv)
         rundirs = {loop: unpack(project, sdist, cache / "run" / f"{project.name}-{loop}") for loop in LOOPS}
+        services.update(start_services(project, cache))
     except (SetupError, OSError, subprocess.CalledProcessError, tarfile.TarError) as exc:
         outcome.errors.append(f"setup: {exc}")
         outcome.seconds["setup"] = time.monotonic() - t0
@@ -364,7 +471,7 @@ def check_project(project: Project, cache: Path, jobs: int, expectations: list[E
         log(f"    localhost has no IPv6 address here: deselected on both loops: {ids}")
 
     t1 = time.monotonic()
-    runs = run_loops(project, venv, rundirs, cache, jobs)
+    runs = run_loops(project, venv, rundirs, cache, jobs, services)
     outcome.seconds["tests"] = time.monotonic() - t1
     for loop, run in runs.items():
         result = results.read_run(run.results, loop)
@@ -383,7 +490,7 @@ def check_project(project: Project, cache: Path, jobs: int, expectations: list[E
     found = results.regressions(outcome.runs["asyncio"], outcome.runs["looplet"])
     if found and len(found) <= RERUN_LIMIT and not outcome.errors:
         t2 = time.monotonic()
-        again = rerun(project, venv, rundirs["looplet"], cache, found)
+        again = rerun(project, venv, rundirs["looplet"], cache, found, services.get("looplet"))
         outcome.seconds["rerun"] = time.monotonic() - t2
         outcome.flaky = [n for n in found if n in again.passed()]
         found = [n for n in found if n not in again.passed()]

@@ -42,6 +42,10 @@ class Project:
     #: (the tests bind or connect to ("localhost", port) over IPv6, so they fail on
     #: every loop there, and the runner says it deselected them).
     deselect_without_ipv6_localhost: tuple[str, ...] = ()
+    #: A server each run needs, started by the runner on a loopback port, one per run
+    #: (the two loops' runs must not share a database): "redis" or None. Its URL
+    #: replaces `{redis_url}` in pytest_args.
+    service: str | None = None
     #: Seconds for one whole pytest run before it is killed (the per-test limit is
     #: pytest-timeout's, in the common arguments).
     run_timeout: float = 300.0
@@ -181,6 +185,51 @@ PROJECTS: Final[tuple[Project, ...]] = (
             "websockets",
             "wsproto==1.3.2",
             "zttp",
+        ),
+    ),
+    Project(
+        name="redis",
+        version="8.2.0",
+        sdist_sha256="58b1493d83ba8f0e3ffe6bd781194ca5c01c91267ae03d29c1087b0b3c7d79c9",
+        module="redis",
+        selection=(
+            "tests/test_asyncio (redis-py's asyncio client: pytest-asyncio tests over real connections) "
+            "against a standalone redis-server (Debian's) that the runner starts on a loopback port, one "
+            "per loop; not the tests marked onlycluster, redismod, ssl or replica, nor test_scenario/ and "
+            "test_multidb/: they need servers this job does not run (a cluster, Redis modules, TLS, "
+            "replicas, docker fault injection)"
+        ),
+        pytest_args=(
+            # redis-py's addopts is "-s" (no output capture): dropped, the logs stay short.
+            "-o",
+            "addopts=",
+            "--redis-url={redis_url}",
+            "-m",
+            "not onlycluster and not redismod and not ssl and not replica",
+            "tests/test_asyncio",
+            "--ignore=tests/test_asyncio/test_scenario",
+            "--ignore=tests/test_asyncio/test_multidb",
+        ),
+        remove=("redis",),
+        service="redis",
+        direct_requirements=(
+            "redis==8.2.0",
+            # tests/test_asyncio/test_scenario/conftest.py imports aiohttp, and pytest
+            # loads the conftest.py files of test* directories before --ignore applies.
+            "aiohttp==3.14.5",
+            "async-timeout==5.0.1",
+            # redis-entraid caps cryptography below 51.
+            "cryptography==50.0.2",
+            "numpy==2.5.5",
+            "opentelemetry-api==1.45.2",
+            "opentelemetry-sdk==1.45.2",
+            "packaging==26.4",
+            "pybreaker==1.4.1",
+            "pytest==9.2.0",
+            "pytest-asyncio==1.5.0",
+            "pytest-timeout==2.4.0",
+            "redis-entraid==1.2.2",
+            "ujson==6.1.0",
         ),
     ),
 )
