@@ -62,9 +62,9 @@ def log(message: str) -> None:
 # -- preparing a project -----------------------------------------------------------------
 
 
-def run_quiet(cmd: Sequence[str | Path], what: str, **kwargs: object) -> None:
+def run_quiet(cmd: Sequence[str | Path], what: str) -> None:
     """Run a setup command; on failure show its output and raise."""
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-4000:])
         sys.stdout.write(proc.stderr[-4000:])
