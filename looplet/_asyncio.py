@@ -440,6 +440,60 @@ for _name_used in ("_sendfile_native", "_sendfile_fallback"):
     check_refers_to(base_sendfile, "asyncio.BaseEventLoop.sendfile", _name_used, "a loop method looplet implements")
 del _name_used
 
+_UnixLoop = require(unix_events, "_UnixSelectorEventLoop")
+#: The names asyncio's zero-copy `sock_sendfile` step uses on its `self`: itself (to
+#: register its next step), the two helpers, and the loop's writer registration.
+_SOCK_SENDFILE_STEP_USES: Final = (
+    "_sock_sendfile_native_impl",
+    "_sock_sendfile_update_filepos",
+    "_sock_add_cancellation_callback",
+    "add_writer",
+    "remove_writer",
+)
+for _name_used in _SOCK_SENDFILE_STEP_USES:
+    check_refers_to(
+        require(_UnixLoop, "_sock_sendfile_native_impl"),
+        "asyncio's _UnixSelectorEventLoop._sock_sendfile_native_impl",
+        _name_used,
+        "one of the names its step reaches through self",
+    )
+del _name_used
+check_signature(
+    _UnixLoop._sock_sendfile_native_impl,
+    "asyncio's _UnixSelectorEventLoop._sock_sendfile_native_impl",
+    ("fut", "registered_fd", "sock", "fileno", "offset", "count", "blocksize", "total_sent"),
+    method=True,
+)
+
+
+class SockSendfileStep:
+    """asyncio's own zero-copy `sock_sendfile` step, run on a looplet loop's writers.
+
+    Each step makes one `os.sendfile` call, then registers its next step as the
+    socket's writer or settles the future. os.sendfile is called inside asyncio's
+    `_sock_sendfile_native_impl`, where detectors of blocking calls (blockbuster)
+    allow it by asyncio's file and function names, so `loop.sock_sendfile` passes
+    under them on looplet as on asyncio. The steps reach the loop only through
+    `add_writer` and `remove_writer`, the loop's public methods, held here.
+    """
+
+    __slots__ = ("add_writer", "remove_writer")
+
+    _sock_sendfile_native_impl = _UnixLoop._sock_sendfile_native_impl
+    _sock_sendfile_update_filepos = require(_UnixLoop, "_sock_sendfile_update_filepos")
+    _sock_add_cancellation_callback = require(_UnixLoop, "_sock_add_cancellation_callback")
+
+    def __init__(self, add_writer: Callable[..., object], remove_writer: Callable[[int], object]) -> None:
+        self.add_writer = add_writer
+        self.remove_writer = remove_writer
+
+    def start(
+        self, fut: asyncio.Future[int], sock: object, fileno: int, offset: int, count: int | None, blocksize: int
+    ) -> None:
+        """The first step: `fut` gets the bytes sent, or the error."""
+        self._sock_sendfile_native_impl(fut, None, sock, fileno, offset, count, blocksize, 0)
+
+
 #: See closes_socket_of_failed_transport(): looplet does what the running asyncio does.
 CLOSES_SOCKET_OF_FAILED_TRANSPORT: Final = closes_socket_of_failed_transport(
     require(base_events.BaseEventLoop, "_create_connection_transport")

@@ -20,6 +20,7 @@ import concurrent.futures
 import socket
 import sys
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -237,6 +238,12 @@ class EventLoop(Networking, Processes, Observing):
         self._scheduler.close()
         self._executors.close()
         self._close_observing()
+        if threading.active_count() > 1:
+            # Let a thread that the last callbacks woke (a worker told to stop, which
+            # may hold a reference to this loop) take the GIL before close() returns.
+            # asyncio's close() gives it the chance by accident, closing its self-pipe
+            # and selector; a caller that drops the loop and collects it relies on it.
+            time.sleep(0)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if not getattr(self, "_closed", True):

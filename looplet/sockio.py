@@ -10,13 +10,12 @@ the same tick it resumes; with the reactor's lazy interest (reactor/base.py) a l
 from __future__ import annotations
 
 import asyncio
-import errno
 import io
 import os
 import socket
 from typing import TYPE_CHECKING, Any, cast
 
-from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, SENDFILE_FALLBACK_READBUFFER_SIZE
+from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, SENDFILE_FALLBACK_READBUFFER_SIZE, SockSendfileStep
 from looplet.reactor import READ, WRITE
 
 try:
@@ -208,34 +207,9 @@ async def _sendfile_native(loop: EventLoop, sock: socket.socket, file: Any, offs
     blocksize = count if count else fsize
     if not blocksize:
         return 0
-    fd = sock.fileno()
-    total = 0
-    try:
-        while True:
-            if count:
-                blocksize = count - total
-                if blocksize <= 0:
-                    break
-            try:
-                sent = os.sendfile(fd, fileno, offset + total, blocksize)
-            except (BlockingIOError, InterruptedError):
-                await wait_ready(loop, fd, WRITE)
-                continue
-            except OSError as exc:
-                if total == 0:
-                    # Not an mmap-able file, or the like: let the fallback try.
-                    raise asyncio.SendfileNotAvailableError("os.sendfile call failed") from exc
-                if exc.errno == errno.ENOTCONN and type(exc) is not ConnectionError:
-                    # The peer went away mid-transfer: the same error on every Posix.
-                    raise ConnectionError("socket is not connected", errno.ENOTCONN) from exc
-                raise
-            if sent == 0:
-                break  # EOF
-            total += sent
-    finally:
-        if total > 0 or SENDFILE_ALWAYS_SETS_POSITION:
-            os.lseek(fileno, offset + total, os.SEEK_SET)
-    return total
+    fut: asyncio.Future[int] = loop.create_future()
+    SockSendfileStep(loop.add_writer, loop.remove_writer).start(fut, sock, fileno, offset, count, blocksize)
+    return await fut
 
 
 async def _sendfile_fallback(loop: EventLoop, sock: socket.socket, file: Any, offset: int, count: int | None) -> int:

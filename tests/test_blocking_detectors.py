@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 import tempfile
 from asyncio.subprocess import PIPE
@@ -105,6 +106,43 @@ def test_sendfile_over_tcp_zero_copy(
 
     with path.open("rb") as f, detector():
         assert loop.run_until_complete(main(f)) == (len(PAYLOAD), PAYLOAD)
+    assert calls  # the zero-copy path, not the fallback
+
+
+def test_sock_sendfile_zero_copy(
+    loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More than a socket buffer holds: the transfer waits for writability at least once.
+    payload = PAYLOAD * 16
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    calls: list[int] = []
+    real = os.sendfile
+
+    def spy(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        calls.append(count)
+        return real(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", spy)
+
+    async def main(f: object) -> tuple[int, bytes, int]:
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.setblocking(False)
+
+            async def receive() -> bytes:
+                data = bytearray()
+                while len(data) < len(payload):
+                    data += await loop.sock_recv(b, 65536)
+                return bytes(data)
+
+            reader = asyncio.ensure_future(receive(), loop=loop)
+            sent = await loop.sock_sendfile(a, f)
+            return sent, await reader, f.tell()  # type: ignore[attr-defined]
+
+    with path.open("rb") as f, detector():
+        assert loop.run_until_complete(main(f)) == (len(payload), payload, len(payload))
     assert calls  # the zero-copy path, not the fallback
 
 
