@@ -21,12 +21,12 @@ from setuptools.command.build_ext import build_ext
 # clock.py: Clock is meant to be subclassed (testing.VirtualClock, users' clocks), and
 # interpreted classes cannot inherit from compiled ones.
 HOT_MODULES = [
-    "looplet/_core/scheduler.py",
-    "looplet/_core/timers.py",
-    "looplet/_core/waker.py",
-    "looplet/reactor/base.py",
-    "looplet/reactor/epoll.py",
-    "looplet/reactor/poll.py",
+    "looplet/engine/scheduler.py",
+    "looplet/engine/timers.py",
+    "looplet/engine/waker.py",
+    "looplet/engine/reactor/base.py",
+    "looplet/engine/reactor/epoll.py",
+    "looplet/engine/reactor/poll.py",
 ]
 # Not the transports. mypyc's classes that inherit from asyncio's transport classes
 # (and were subclassed by an interpreted class, for weak references) are traversed twice

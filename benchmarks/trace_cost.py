@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # By name, like the workloads: the harness type-checks on its own.
     looplet: Any = importlib.import_module("looplet")
-    write_trace = importlib.import_module("looplet.observe").write_trace
+    write_trace = importlib.import_module("looplet.tools.observe").write_trace
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:

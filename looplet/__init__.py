@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 # First of looplet's modules: the shape checks run before any of the others.
 from looplet._asyncio import POLICY_API, PolicyAPI
-from looplet._core import scheduler as _scheduler
-from looplet._core.clock import Clock
+from looplet.engine import scheduler as _scheduler
+from looplet.engine.clock import Clock
 from looplet.loop import EventLoop
-from looplet.observe import LagHistogram, Statistics, trace
+from looplet.tools.observe import LagHistogram, Statistics, trace
 from looplet.policy import install
 from looplet.runner import new_event_loop, run
 

@@ -160,7 +160,7 @@ def check_methods(cls: type, *names: str) -> None:
 
 # -- handles -------------------------------------------------------------------------------
 
-#: The slots of `asyncio.Handle`, all of which looplet/_core/handles.py fills in a handle
+#: The slots of `asyncio.Handle`, all of which looplet/engine/handles.py fills in a handle
 #: it builds without calling `Handle.__init__`; the scheduler reads `_context`,
 #: `_callback`, `_args`, `_cancelled`, `_loop` and `_source_traceback` when it runs one.
 HANDLE_SLOTS: Final = ("_args", "_callback", "_cancelled", "_context", "_loop", "_repr", "_source_traceback")

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
-from looplet import errors, sockio
+from looplet.services import errors, sockio
 from looplet._asyncio import (
     DEBUG_STACK_DEPTH,
     ThreadSafeHandle,
@@ -38,17 +38,17 @@ from looplet._asyncio import (
     set_running_loop,
     set_task_name,
 )
-from looplet._core.clock import Clock
-from looplet._core.handles import new_handle as _new_handle
-from looplet._core.handles import new_timer_handle as _new_timer_handle
-from looplet._core.scheduler import Scheduler
-from looplet.children import ChildWatcher
-from looplet.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
+from looplet.engine.clock import Clock
+from looplet.engine.handles import new_handle as _new_handle
+from looplet.engine.handles import new_timer_handle as _new_timer_handle
+from looplet.engine.scheduler import Scheduler
+from looplet.services.children import ChildWatcher
+from looplet.services.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
 from looplet.net import Networking
-from looplet.observe import Observing
-from looplet.processes import Processes
-from looplet.reactor import READ, WRITE
-from looplet.signals import SignalHandlers
+from looplet.tools.observe import Observing
+from looplet.endpoints.processes import Processes
+from looplet.engine.reactor import READ, WRITE
+from looplet.services.signals import SignalHandlers
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

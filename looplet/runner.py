@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from looplet._asyncio import get_running_loop_or_none
-from looplet._core.clock import Clock
+from looplet.engine.clock import Clock
 
 T = TypeVar("T")
 

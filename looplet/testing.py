@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from looplet._core.clock import Clock
+from looplet.engine.clock import Clock
 
 T = TypeVar("T")
 

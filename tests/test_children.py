@@ -1,4 +1,4 @@
-"""looplet's child watcher (looplet/children.py), strategy by strategy.
+"""looplet's child watcher (looplet/services/children.py), strategy by strategy.
 
 Each test runs on every strategy this machine has (pidfd and thread on Linux;
 kqueue where it exists) through the `strategy` fixture; subprocess tests in
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import looplet
-from looplet import children
-from looplet.children import ChildWatcher
+from looplet.services import children
+from looplet.services.children import ChildWatcher
 
 
 @pytest.fixture(params=children.available_strategies())

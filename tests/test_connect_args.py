@@ -35,7 +35,8 @@ from asyncio import base_events, constants
 
 import pytest
 
-from looplet import _asyncio, connect
+from looplet import _asyncio
+from looplet.endpoints import connect
 
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 import looplet
-from looplet._core.handles import new_handle
-from looplet._core.waker import Waker
-from looplet.reactor import READ, pick_reactor
+from looplet.engine.handles import new_handle
+from looplet.engine.waker import Waker
+from looplet.engine.reactor import READ, pick_reactor
 from looplet.testing import VirtualClock
 
 REPO = Path(__file__).resolve().parents[1]

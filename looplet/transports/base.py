@@ -19,7 +19,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import TransportSocket, server_attach, server_detach
-from looplet.reactor import READ, WRITE
+from looplet.engine.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:

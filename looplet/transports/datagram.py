@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES
-from looplet.reactor import WRITE
+from looplet.engine.reactor import WRITE
 from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, FlowControlMixin
-from looplet.reactor import READ, WRITE
+from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import set_result_unless_cancelled
 
 if TYPE_CHECKING:

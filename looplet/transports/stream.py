@@ -21,7 +21,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode
-from looplet.reactor import READ, WRITE
+from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:

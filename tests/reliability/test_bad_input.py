@@ -48,7 +48,7 @@ from typing import Any
 import pytest
 
 import looplet
-from looplet.reactor import available_reactors
+from looplet.engine.reactor import available_reactors
 
 Loop = asyncio.AbstractEventLoop
 PY312 = sys.version_info >= (3, 12)

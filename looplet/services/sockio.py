@@ -16,7 +16,7 @@ import socket
 from typing import TYPE_CHECKING, Any, cast
 
 from looplet._asyncio import SENDFILE_ALWAYS_SETS_POSITION, SENDFILE_FALLBACK_READBUFFER_SIZE, SockSendfileStep
-from looplet.reactor import READ, WRITE
+from looplet.engine.reactor import READ, WRITE
 
 try:
     import ssl as _ssl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from looplet._core.timers import TimerQueue
+from looplet.engine.timers import TimerQueue
 
 
 class FakeLoop:

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from looplet.reactor import READ
+from looplet.engine.reactor import READ
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

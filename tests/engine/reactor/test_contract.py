@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from looplet.reactor import READ, WRITE, Reactor, available_reactors, pick_reactor
+from looplet.engine.reactor import READ, WRITE, Reactor, available_reactors, pick_reactor
 
 
 class FakeLoop:

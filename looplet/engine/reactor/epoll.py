@@ -25,7 +25,7 @@ from __future__ import annotations
 import select
 from collections import deque
 
-from looplet.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
+from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
 
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT

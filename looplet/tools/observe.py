@@ -6,7 +6,7 @@ Role: the loop's looplet-only API for tools (the `Observing` mixin of `EventLoop
 and polls, the reactor wakes, the timer queue timers) as plain integer adds;
 everything that needs a clock read per callback (time in callbacks, the slowest
 callbacks, loop lag, the trace) is off until asked for, and then runs on the
-scheduler's observed path (`looplet/_core/observer.py`).
+scheduler's observed path (`looplet/tools/observer.py`).
 
 The invariant owned here: turning a tool off restores the fast path exactly; a
 trace is written once, when its `with` block ends (or, for `LOOPLET_TRACE`, when
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from looplet._asyncio import get_running_loop_or_none
-from looplet._core.clock import Clock
-from looplet._core.observer import LAG_BOUNDS, Observer, Tracer
+from looplet.engine.clock import Clock
+from looplet.tools.observer import LAG_BOUNDS, Observer, Tracer
 
 if TYPE_CHECKING:
-    from looplet._core.scheduler import Scheduler
+    from looplet.engine.scheduler import Scheduler
 
 #: Tracers of `with looplet.trace(...)` blocks entered outside a loop, and the loops
 #: made inside them that they record.

@@ -11,8 +11,8 @@ from collections import deque
 import pytest
 from support import join, wait_for
 
-from looplet._core import waker as waker_module
-from looplet._core.waker import ThreadWakeup, Waker
+from looplet.engine import waker as waker_module
+from looplet.engine.waker import ThreadWakeup, Waker
 
 
 class FakeLoop:

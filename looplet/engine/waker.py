@@ -55,7 +55,7 @@ class Waker:
 
 
 # Eventfd is one fd and one 8-byte counter: cheaper than a socketpair for a wake-up
-# that carries no data. Signals cannot use it (see looplet/signals.py).
+# that carries no data. Signals cannot use it (see looplet/services/signals.py).
 _HAVE_EVENTFD: Final = hasattr(os, "eventfd")
 
 

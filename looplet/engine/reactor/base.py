@@ -22,7 +22,7 @@ from asyncio import Handle
 from collections import deque
 from typing import Final
 
-from looplet._core.waker import Waker
+from looplet.engine.waker import Waker
 
 #: Directions, with the values of `selectors.EVENT_READ` / `EVENT_WRITE`.
 READ: Final = 1

@@ -16,9 +16,9 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from looplet.connect import PY313
-from looplet.errors import logger
-from looplet.serve import remove_stale_unix_socket, set_reuseport
+from looplet.endpoints.connect import PY313
+from looplet.services.errors import logger
+from looplet.endpoints.serve import remove_stale_unix_socket, set_reuseport
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

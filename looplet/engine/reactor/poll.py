@@ -19,7 +19,7 @@ import os
 import select
 from collections import deque
 
-from looplet.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
+from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
 
 _IN = select.POLLIN | select.POLLPRI
 _OUT = select.POLLOUT

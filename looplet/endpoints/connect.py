@@ -29,7 +29,7 @@ from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from looplet._asyncio import CLOSES_SOCKET_OF_FAILED_TRANSPORT, TRANSPORTS_HAVE_CONTEXT, staggered_race
-from looplet.errors import logger
+from looplet.services.errors import logger
 
 try:
     import ssl as _ssl

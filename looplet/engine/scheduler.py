@@ -20,13 +20,13 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from looplet._asyncio import format_callback_source
-from looplet._core.clock import Clock
-from looplet._core.handles import Handle as LeanHandle
-from looplet._core.handles import TimerHandle as LeanTimerHandle
-from looplet._core.timers import TimerQueue
-from looplet._core.waker import ThreadWakeup, Waker
-from looplet.reactor import Reactor, pick_reactor
-from looplet.reactor.base import MAX_POLL_TIMEOUT
+from looplet.engine.clock import Clock
+from looplet.engine.handles import Handle as LeanHandle
+from looplet.engine.handles import TimerHandle as LeanTimerHandle
+from looplet.engine.timers import TimerQueue
+from looplet.engine.waker import ThreadWakeup, Waker
+from looplet.engine.reactor import Reactor, pick_reactor
+from looplet.engine.reactor.base import MAX_POLL_TIMEOUT
 
 logger: Final = logging.getLogger("asyncio")
 
@@ -231,7 +231,7 @@ class Scheduler:
 
         `debug`: asyncio's debug mode (slow-callback warnings, `current_handle`).
         `observer`: an object with `step(handle, start, duration, lag)` and
-        `polled(events, start, blocked, reactor)`, or None (see looplet/_core/observer.py).
+        `polled(events, start, blocked, reactor)`, or None (see looplet/tools/observer.py).
         `shuffle`: a `random.Random` that shuffles each tick's batch, or None.
         """
         if debug is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import select
 from collections import deque
 
-from looplet.reactor.base import MAX_POLL_TIMEOUT, READ, STALE_ERRNOS, WRITE, Reactor
+from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, STALE_ERRNOS, WRITE, Reactor
 
 _KQ_READ = 1
 _KQ_WRITE = 2

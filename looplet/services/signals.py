@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import iscoroutinefunction
-from looplet.reactor import READ
+from looplet.engine.reactor import READ
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

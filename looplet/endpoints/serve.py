@@ -38,9 +38,9 @@ from looplet._asyncio import (
     Server,
     TransportSocket,
 )
-from looplet.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
-from looplet.errors import logger
-from looplet.reactor import READ
+from looplet.endpoints.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
+from looplet.services.errors import logger
+from looplet.engine.reactor import READ
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

@@ -11,7 +11,7 @@ import os
 import select
 from collections import deque
 
-from looplet.reactor.base import READ, WRITE, Reactor
+from looplet.engine.reactor.base import READ, WRITE, Reactor
 
 __all__ = ["READ", "WRITE", "Reactor", "available_reactors", "pick_reactor"]
 
@@ -42,13 +42,13 @@ def pick_reactor(ready: deque[object], name: str | None = None) -> Reactor:
     if name not in avail:
         raise ValueError(f"reactor {name!r} is not available here (available: {', '.join(avail)})")
     if name == "epoll":
-        from looplet.reactor.epoll import EpollReactor
+        from looplet.engine.reactor.epoll import EpollReactor
 
         return EpollReactor(ready)
     if name == "kqueue":
-        from looplet.reactor.kqueue import KqueueReactor
+        from looplet.engine.reactor.kqueue import KqueueReactor
 
         return KqueueReactor(ready)
-    from looplet.reactor.poll import PollReactor
+    from looplet.engine.reactor.poll import PollReactor
 
     return PollReactor(ready)

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import BaseSubprocessTransport, base_subprocess_exec, base_subprocess_shell
-from looplet.children import ChildWatcher
-from looplet.errors import logger
+from looplet.services.children import ChildWatcher
+from looplet.services.errors import logger
 from looplet.transports.pipe import ReadPipeTransport, WritePipeTransport
 
 if TYPE_CHECKING:

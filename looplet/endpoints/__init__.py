@@ -1,0 +1,1 @@
+"""(layer docstring: written with the interface)."""
