@@ -23,9 +23,9 @@ from looplet._asyncio import POLICY_API, PolicyAPI
 from looplet.engine import scheduler as _scheduler
 from looplet.engine.clock import Clock
 from looplet.loop import EventLoop
-from looplet.tools.observe import LagHistogram, Statistics, trace
 from looplet.policy import install
 from looplet.runner import new_event_loop, run
+from looplet.tools.observe import LagHistogram, Statistics, trace
 
 if TYPE_CHECKING:
     from looplet.policy import EventLoopPolicy

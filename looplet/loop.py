@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import Context, copy_context
 from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
-from looplet.services import errors, sockio
 from looplet._asyncio import (
     DEBUG_STACK_DEPTH,
     ThreadSafeHandle,
@@ -38,17 +37,18 @@ from looplet._asyncio import (
     set_running_loop,
     set_task_name,
 )
+from looplet.endpoints.processes import Processes
 from looplet.engine.clock import Clock
 from looplet.engine.handles import new_handle as _new_handle
 from looplet.engine.handles import new_timer_handle as _new_timer_handle
+from looplet.engine.reactor import READ, WRITE
 from looplet.engine.scheduler import Scheduler
+from looplet.net import Networking
+from looplet.services import errors, sockio
 from looplet.services.children import ChildWatcher
 from looplet.services.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
-from looplet.net import Networking
-from looplet.tools.observe import Observing
-from looplet.endpoints.processes import Processes
-from looplet.engine.reactor import READ, WRITE
 from looplet.services.signals import SignalHandlers
+from looplet.tools.observe import Observing
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

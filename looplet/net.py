@@ -16,10 +16,11 @@ from collections.abc import Callable
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
-from looplet.endpoints import connect, datagram as datagram_setup, serve, transport_ops
-from looplet.services import sockio
 from looplet._asyncio import SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT, SSLProtocol, base_sendfile
+from looplet.endpoints import connect, serve, transport_ops
+from looplet.endpoints import datagram as datagram_setup
 from looplet.engine.reactor import READ
+from looplet.services import sockio
 from looplet.transports.datagram import DatagramTransport
 from looplet.transports.stream import SocketTransport
 

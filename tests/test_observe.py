@@ -24,8 +24,8 @@ import pytest
 
 import looplet
 from looplet.engine.handles import new_handle
-from looplet.engine.waker import Waker
 from looplet.engine.reactor import READ, pick_reactor
+from looplet.engine.waker import Waker
 from looplet.testing import VirtualClock
 
 REPO = Path(__file__).resolve().parents[1]

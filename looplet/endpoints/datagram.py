@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looplet.endpoints.connect import PY313
-from looplet.services.errors import logger
 from looplet.endpoints.serve import remove_stale_unix_socket, set_reuseport
+from looplet.services.errors import logger
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

@@ -39,8 +39,8 @@ from looplet._asyncio import (
     TransportSocket,
 )
 from looplet.endpoints.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
-from looplet.services.errors import logger
 from looplet.engine.reactor import READ
+from looplet.services.errors import logger
 
 if TYPE_CHECKING:
     from looplet.loop import EventLoop

@@ -23,10 +23,10 @@ from looplet._asyncio import format_callback_source
 from looplet.engine.clock import Clock
 from looplet.engine.handles import Handle as LeanHandle
 from looplet.engine.handles import TimerHandle as LeanTimerHandle
-from looplet.engine.timers import TimerQueue
-from looplet.engine.waker import ThreadWakeup, Waker
 from looplet.engine.reactor import Reactor, pick_reactor
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT
+from looplet.engine.timers import TimerQueue
+from looplet.engine.waker import ThreadWakeup, Waker
 
 logger: Final = logging.getLogger("asyncio")
 
