@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -29,26 +31,35 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet._asyncio import (
     DEBUG_STACK_DEPTH,
+    SSL_HANDSHAKE_TIMEOUT,
+    SSL_SHUTDOWN_TIMEOUT,
     ThreadSafeHandle,
+    base_sendfile,
+    base_subprocess_exec,
+    base_subprocess_shell,
     get_running_loop_or_none,
-    ipaddr_info,
     is_debug_mode,
     iscoroutinefunction,
     set_running_loop,
     set_task_name,
 )
-from looplet.endpoints.processes import Processes
+from looplet.endpoints import connect, processes, sendfile, serve, tls
+from looplet.endpoints import datagram as datagram_endpoints
 from looplet.engine.clock import Clock
 from looplet.engine.handles import new_handle as _new_handle
 from looplet.engine.handles import new_timer_handle as _new_timer_handle
+from looplet.engine.io import IoDriver
 from looplet.engine.reactor import READ, WRITE
 from looplet.engine.scheduler import Scheduler
-from looplet.net import Networking
-from looplet.services import errors, sockio
+from looplet.services import errors, resolver, sockio
 from looplet.services.children import ChildWatcher
-from looplet.services.executor import AddrInfo, Executors, getaddrinfo_debug, resolve_numeric
+from looplet.services.executor import DefaultExecutor
+from looplet.services.resolver import AddrInfo
 from looplet.services.signals import SignalHandlers
-from looplet.tools.observe import Observing
+from looplet.tools.observe import LoopTools, Statistics
+from looplet.transports.pipe import ReadPipeTransport, WritePipeTransport
+from looplet.transports.stream import SocketTransport
+from looplet.transports.subprocess import SubprocessTransport
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -70,23 +81,7 @@ def _trim_source_traceback(obj: object) -> None:
         del tb[-1]
 
 
-def _fileno_of(fileobj: Any) -> int:
-    """`fileobj.fileno()` as an int, -1 (a closed socket) included; selectors' error else."""
-    try:
-        return int(fileobj.fileno())
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError(f"Invalid file object: {fileobj!r}") from None
-
-
-def _fd_of(fileobj: Any) -> int:
-    """selectors' rule for turning a file object into an fd, with its errors."""
-    fd = fileobj if isinstance(fileobj, int) else _fileno_of(fileobj)
-    if fd < 0:
-        raise ValueError(f"Invalid file descriptor: {fd}")
-    return fd
-
-
-class EventLoop(Networking, Processes, Observing):
+class EventLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop on looplet's reactor, wakers and run queue.
 
     Args:
@@ -110,24 +105,23 @@ class EventLoop(Networking, Processes, Observing):
         # asyncio's private hook, called by TimerHandle.cancel(): the timer queue's own
         # method, bound here so a cancel costs no extra call.
         self._timer_handle_cancelled = self._timers.cancelled
+        self._io = IoDriver(self, self._scheduler)
         wakeup = self._scheduler.wakeup
         self._scheduler.reactor.add(wakeup.fileno(), READ, asyncio.Handle(wakeup.drain, (), self, None))
         self._closed = False
         self._thread_id: int | None = None
         self._exception_handler: errors.ExceptionHandler | None = None
         self._task_factory: Any = None
-        self._executors = Executors(self)
-        self._signals = SignalHandlers(self)
+        self._executors = DefaultExecutor(self)
+        self._signals = SignalHandlers(self._io)
         #: Made on the first subprocess: most loops never start one.
         self._child_watcher: ChildWatcher | None = None
-        #: fd -> transport, filled by transports; sock_* and add_reader check it.
-        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         self._old_agen_hooks: Any = None
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
-        self._init_observing(shuffle_seed)
+        self._tools = LoopTools(self, self._scheduler, shuffle_seed)
         self.set_debug(is_debug_mode())
         if type(self).time is not EventLoop.time:
             self._follow_time()
@@ -232,12 +226,13 @@ class EventLoop(Networking, Processes, Observing):
         if self._debug:
             errors.logger.debug("Close %r", self)
         self._closed = True
+        self._io.close()
         self._signals.close()
         if self._child_watcher is not None:
             self._child_watcher.close()
         self._scheduler.close()
         self._executors.close()
-        self._close_observing()
+        self._tools.close()
         if threading.active_count() > 1:
             # Let a thread that the last callbacks woke (a worker told to stop, which
             # may hold a reference to this loop) take the GIL before close() returns.
@@ -457,6 +452,9 @@ class EventLoop(Networking, Processes, Observing):
         self, executor: concurrent.futures.Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
     ) -> asyncio.Future[T]:
         """Run `func(*args)` in `executor` (the default thread pool if None)."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
         return self._executors.run(executor, func, args)
 
     def set_default_executor(self, executor: Any) -> None:
@@ -467,134 +465,73 @@ class EventLoop(Networking, Processes, Observing):
         self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
     ) -> AddrInfo:
         """socket.getaddrinfo without blocking the loop; numeric hosts never use a thread."""
-        if not self._debug:
-            infos = resolve_numeric(host, port, family, type, proto, flags)
-            if infos is not None:
-                return infos
-        func = getaddrinfo_debug if self._debug else socket.getaddrinfo
-        return await self.run_in_executor(None, func, host, port, family, type, proto, flags)  # type: ignore[arg-type]
+        return await resolver.getaddrinfo(self, host, port, family, type, proto, flags)
 
     async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
         """socket.getnameinfo in the default executor."""
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
-    async def _ensure_resolved(
-        self, address: Any, *, family: int = 0, type: int = socket.SOCK_STREAM, proto: int = 0, flags: int = 0
-    ) -> AddrInfo:
-        host, port = address[:2]
-        # asyncio's shortcut for a numeric host: the port reaches connect()/bind() as
-        # given, and they refuse one outside 0-65535 (getaddrinfo wraps 70000 to 4464).
-        info = ipaddr_info(host, port, family, type, proto, *address[2:])
-        if info is not None:
-            return [info]
-        infos = await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
-        if infos and len(address) > 2:
-            # IPv6 flowinfo and scope id are not part of the name: keep the caller's.
-            fam, typ, pro, canon, sa = infos[0]
-            infos = [(fam, typ, pro, canon, (sa[0], sa[1], *address[2:]))]
-        return infos
-
     # -- fd watching ---------------------------------------------------------------------
-
-    def _ensure_fd_no_transport(self, fd: Any) -> None:
-        # No check of the sign: a closed socket (-1) may still be removed (_remove_io).
-        fileno = fd if isinstance(fd, int) else _fileno_of(fd)
-        transport = self._transports.get(fileno)
-        if transport is not None and not transport.is_closing():
-            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
-
-    def _add_io(
-        self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
-    ) -> asyncio.Handle:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._debug:
-            handle = asyncio.Handle(callback, args, self, context)
-        else:
-            handle = _new_handle(callback, args, self, copy_context() if context is None else context)
-        old = self._scheduler.reactor.add(_fd_of(fd), direction, handle, fd)
-        if old is not None:
-            old.cancel()
-        return handle
-
-    def _remove_io(self, fd: Any, direction: int) -> bool:
-        if self._closed:
-            return False
-        reactor = self._scheduler.reactor
-        try:
-            fileno = _fd_of(fd)
-        except ValueError:
-            # Closed while registered (its fileno() is now -1): selectors find the
-            # registration made for this very object, and so do we.
-            found = reactor.registered_fd_of(fd)
-            if found is None:
-                raise
-            fileno = found
-        old = reactor.remove(fileno, direction)
-        if old is None:
-            return False
-        old.cancel()
-        return True
 
     def add_reader(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Run `callback(*args)` whenever `fd` is readable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_io(fd, READ, callback, *args)
+        self._io.check_unclaimed(fd)
+        self._io.add(fd, READ, callback, *args)
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching `fd` for reading; return True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_io(fd, READ)
+        self._io.check_unclaimed(fd)
+        return self._io.remove(fd, READ)
 
     def add_writer(self, fd: Any, callback: Callable[[Unpack[Ts]], Any], *args: *Ts) -> None:
         """Run `callback(*args)` whenever `fd` is writable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_io(fd, WRITE, callback, *args)
+        self._io.check_unclaimed(fd)
+        self._io.add(fd, WRITE, callback, *args)
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching `fd` for writing; return True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_io(fd, WRITE)
+        self._io.check_unclaimed(fd)
+        return self._io.remove(fd, WRITE)
 
     # -- low-level socket operations ---------------------------------------------------
 
     async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
         """Receive up to `nbytes` bytes from a non-blocking socket."""
-        return await sockio.sock_recv(self, sock, nbytes)
+        return await sockio.sock_recv(self._io, sock, nbytes)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into the writable buffer `buf`; return the number of bytes."""
-        return await sockio.sock_recv_into(self, sock, buf)
+        return await sockio.sock_recv_into(self._io, sock, buf)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of up to `bufsize` bytes; return (data, address)."""
-        return await sockio.sock_recvfrom(self, sock, bufsize)
+        return await sockio.sock_recvfrom(self._io, sock, bufsize)
 
     async def sock_recvfrom_into(self, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
         """Receive a datagram into `buf`; return (nbytes, address)."""
-        return await sockio.sock_recvfrom_into(self, sock, buf, nbytes)
+        return await sockio.sock_recvfrom_into(self._io, sock, buf, nbytes)
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send all of `data`, waiting for the socket to drain as needed."""
-        await sockio.sock_sendall(self, sock, data)
+        await sockio.sock_sendall(self._io, sock, data)
 
     async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
         """Send a datagram to `address`; return the number of bytes sent."""
-        return await sockio.sock_sendto(self, sock, data, address)
+        return await sockio.sock_sendto(self._io, sock, data, address)
 
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
         """Connect the socket to `address`, resolving a host name without blocking."""
-        await sockio.sock_connect(self, sock, address)
+        await sockio.sock_connect(self._io, sock, address)
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Any]:
         """Accept a connection; return (conn, address), `conn` non-blocking."""
-        return await sockio.sock_accept(self, sock)
+        return await sockio.sock_accept(self._io, sock)
 
     async def sock_sendfile(
         self, sock: socket.socket, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool | None = True
     ) -> int:
         """Send a file over a socket: zero-copy `os.sendfile` where possible."""
-        return await sockio.sock_sendfile(self, sock, file, offset, count, bool(fallback))
+        return await sendfile.sock_sendfile(self._io, sock, file, offset, count, bool(fallback))
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -605,6 +542,400 @@ class EventLoop(Networking, Processes, Observing):
     def remove_signal_handler(self, sig: int) -> bool:
         """Remove the handler for `sig`; return True if one was installed."""
         return self._signals.remove(sig)
+
+    # -- pipes and subprocesses (looplet/endpoints/processes.py) -------------------------
+
+    async def connect_read_pipe(self, protocol_factory: Callable[[], Any], pipe: Any) -> tuple[Any, Any]:
+        """Read from `pipe` (a pipe, FIFO, tty or socket file object) through a protocol.
+
+        Raises:
+            ValueError: `pipe` is a regular file or anything else that cannot be polled.
+        """
+        return await processes.connect_pipe(self._io, ReadPipeTransport, "Read", protocol_factory, pipe)
+
+    async def connect_write_pipe(self, protocol_factory: Callable[[], Any], pipe: Any) -> tuple[Any, Any]:
+        """Write to `pipe` (a pipe, FIFO, character device or socket file object) through a protocol.
+
+        Raises:
+            ValueError: `pipe` is a regular file or anything else that cannot be polled.
+        """
+        return await processes.connect_pipe(self._io, WritePipeTransport, "Write", protocol_factory, pipe)
+
+    async def subprocess_shell(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        cmd: bytes | str,
+        *,
+        stdin: Any = subprocess.PIPE,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        universal_newlines: bool = False,
+        shell: bool = True,
+        bufsize: int = 0,
+        encoding: Any = None,
+        errors: Any = None,
+        text: Any = None,
+        **kwargs: Any,
+    ) -> tuple[Any, Any]:
+        """Run `cmd` through the shell; return (SubprocessTransport, protocol).
+
+        Raises:
+            ValueError: `cmd` is not a string, or an argument asks for text mode,
+                buffering or no shell, as in asyncio.
+        """
+        return await base_subprocess_shell(  # type: ignore[no-any-return]
+            self,
+            protocol_factory,
+            cmd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            universal_newlines=universal_newlines,
+            shell=shell,
+            bufsize=bufsize,
+            encoding=encoding,
+            errors=errors,
+            text=text,
+            **kwargs,
+        )
+
+    async def subprocess_exec(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        program: Any,
+        *args: Any,
+        stdin: Any = subprocess.PIPE,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        universal_newlines: bool = False,
+        shell: bool = False,
+        bufsize: int = 0,
+        encoding: Any = None,
+        errors: Any = None,
+        text: Any = None,
+        **kwargs: Any,
+    ) -> tuple[Any, Any]:
+        """Run `program` with `args` (no shell); return (SubprocessTransport, protocol).
+
+        Raises:
+            ValueError: an argument asks for text mode, buffering or a shell, as in asyncio.
+        """
+        return await base_subprocess_exec(  # type: ignore[no-any-return]
+            self,
+            protocol_factory,
+            program,
+            *args,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            universal_newlines=universal_newlines,
+            shell=shell,
+            bufsize=bufsize,
+            encoding=encoding,
+            errors=errors,
+            text=text,
+            **kwargs,
+        )
+
+    # -- connections, servers, datagram endpoints, TLS, sendfile (looplet/endpoints) ------
+
+    async def create_connection(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        host: Any = None,
+        port: Any = None,
+        *,
+        ssl: Any = None,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        sock: socket.socket | None = None,
+        local_addr: Any = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        happy_eyeballs_delay: float | None = None,
+        interleave: int | None = None,
+        all_errors: bool = False,
+    ) -> tuple[asyncio.Transport, Any]:
+        """Open a stream connection to host:port (or wrap `sock`); return (transport, protocol)."""
+        return await connect.create_connection(
+            self._io,
+            protocol_factory,
+            host,
+            port,
+            ssl=ssl,
+            family=family,
+            proto=proto,
+            flags=flags,
+            sock=sock,
+            local_addr=local_addr,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            interleave=interleave,
+            all_errors=all_errors,
+        )
+
+    async def create_server(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        host: Any = None,
+        port: Any = None,
+        *,
+        family: int = socket.AF_UNSPEC,
+        flags: int = socket.AI_PASSIVE,
+        sock: socket.socket | None = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+        keep_alive: bool | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+    ) -> asyncio.Server:
+        """Listen on host(s):port (or on `sock`); return an asyncio Server."""
+        return await serve.create_server(
+            self._io,
+            protocol_factory,
+            host,
+            port,
+            family=family,
+            flags=flags,
+            sock=sock,
+            backlog=backlog,
+            ssl=ssl,
+            reuse_address=reuse_address,
+            reuse_port=reuse_port,
+            keep_alive=keep_alive,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            start_serving=start_serving,
+        )
+
+    async def create_unix_connection(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        path: str | os.PathLike[str] | None = None,
+        *,
+        ssl: Any = None,
+        sock: socket.socket | None = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, Any]:
+        """Open a stream connection to a Unix socket path (or wrap `sock`)."""
+        return await connect.create_unix_connection(
+            self._io,
+            protocol_factory,
+            path,
+            ssl=ssl,
+            sock=sock,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+
+    async def create_unix_server(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        path: Any = None,
+        *,
+        sock: socket.socket | None = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+        cleanup_socket: bool = True,
+    ) -> asyncio.Server:
+        """Listen on a Unix socket path (or on `sock`); return an asyncio Server."""
+        return await serve.create_unix_server(
+            self._io,
+            protocol_factory,
+            path,
+            sock=sock,
+            backlog=backlog,
+            ssl=ssl,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            start_serving=start_serving,
+            cleanup_socket=cleanup_socket,
+        )
+
+    async def connect_accepted_socket(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        sock: socket.socket,
+        *,
+        ssl: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, Any]:
+        """Wrap a socket accepted elsewhere in a transport (server side)."""
+        return await connect.connect_accepted_socket(
+            self._io,
+            protocol_factory,
+            sock,
+            ssl=ssl,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+
+    async def create_datagram_endpoint(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], Any],
+        local_addr: Any = None,
+        remote_addr: Any = None,
+        *,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        reuse_port: bool | None = None,
+        allow_broadcast: bool | None = None,
+        sock: socket.socket | None = None,
+    ) -> tuple[asyncio.DatagramTransport, Any]:
+        """Open a datagram endpoint (UDP or Unix); return (transport, protocol)."""
+        return await datagram_endpoints.create_datagram_endpoint(
+            self._io,
+            protocol_factory,
+            local_addr,
+            remote_addr,
+            family=family,
+            proto=proto,
+            flags=flags,
+            reuse_port=reuse_port,
+            allow_broadcast=allow_broadcast,
+            sock=sock,
+        )
+
+    async def start_tls(  # type: ignore[override]
+        self,
+        transport: Any,
+        protocol: Any,
+        sslcontext: Any,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> asyncio.Transport:
+        """Upgrade `transport` to TLS; return the new transport `protocol` now uses."""
+        return await tls.start_tls(
+            self,
+            transport,
+            protocol,
+            sslcontext,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+
+    async def sendfile(  # type: ignore[override]
+        self, transport: Any, file: Any, offset: int = 0, count: int | None = None, *, fallback: bool = True
+    ) -> int:
+        """Send a file over a transport: zero-copy where possible; return the bytes sent."""
+        return await base_sendfile(self, transport, file, offset, count, fallback=fallback)  # type: ignore[no-any-return]
+
+    # -- what asyncio's own code calls on the loop -------------------------------------
+    # asyncio's Server, BaseEventLoop.sendfile and BaseEventLoop.subprocess_exec/shell
+    # (all run on this loop) call these by their private names.
+
+    def _start_serving(
+        self,
+        protocol_factory: Callable[[], Any],
+        sock: socket.socket,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
+        context: Context | None = None,
+    ) -> None:
+        serve.start_serving(
+            self._io,
+            protocol_factory,
+            sock,
+            sslcontext,
+            server,
+            backlog,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+            context,
+        )
+
+    def _stop_serving(self, sock: socket.socket) -> None:
+        serve.stop_serving(self._io, sock)
+
+    async def _sendfile_native(self, transp: SocketTransport, file: Any, offset: int, count: int | None) -> int:
+        return await sendfile.transport_sendfile_native(self._io, transp, file, offset, count)
+
+    async def _sendfile_fallback(self, transp: Any, file: Any, offset: int, count: int | None) -> int:
+        return await sendfile.transport_sendfile_fallback(self, transp, file, offset, count)
+
+    def _log_subprocess(self, msg: str, stdin: Any, stdout: Any, stderr: Any) -> None:
+        processes.log_subprocess(msg, stdin, stdout, stderr)
+
+    async def _make_subprocess_transport(  # type: ignore[override]
+        self,
+        protocol: Any,
+        args: Any,
+        shell: bool,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        extra: Any = None,
+        **kwargs: Any,
+    ) -> SubprocessTransport:
+        self._check_closed()
+        watcher = self._child_watcher
+        if watcher is None:
+            watcher = self._child_watcher = ChildWatcher(self._io)
+        return await processes.make_subprocess_transport(
+            self._io, watcher, protocol, args, shell, stdin, stdout, stderr, bufsize, extra, **kwargs
+        )
+
+    # -- looplet's own: seeing and steering (looplet/tools) -----------------------------
+
+    def statistics(self) -> Statistics:
+        """What the loop has done so far (see `looplet.Statistics`)."""
+        return self._tools.statistics()
+
+    def enable_timing(self, enabled: bool = True) -> None:
+        """Time every callback: fills `statistics()`'s busy time, slowest callbacks and lag.
+
+        Off by default: it costs two clock reads per callback. Turning it on again
+        starts from zero.
+        """
+        self._tools.enable_timing(enabled)
+
+    def get_clock(self) -> Clock:
+        """The clock `time()` reads (looplet's own; not part of asyncio's loop API)."""
+        return self._scheduler.clock
+
+    def set_clock(self, clock: Clock) -> None:
+        """Read time from `clock` from now on (looplet's own; not in asyncio's loop API).
+
+        Timers keep their deadlines, which are loop times: give a virtual clock the
+        current `time()` as its start (`VirtualClock(start=loop.time())`) and pending
+        timers fire when they would have. Raises `TypeError` for anything not a
+        `looplet.Clock`.
+        """
+        self._tools.set_clock(clock)
+        self._now = self._scheduler._now
+
+    def set_shuffle(self, seed: int | None) -> None:
+        """Run each tick's ready work in a seeded random order, or (None) in FIFO order.
+
+        For tests that want to shake out code relying on an ordering asyncio does not
+        promise between independent callbacks; the same seed gives the same order run
+        after run. Off by default: FIFO is asyncio's contract.
+        """
+        self._tools.set_shuffle(seed)
 
     # -- errors and debug ------------------------------------------------------------------
 
@@ -620,11 +951,11 @@ class EventLoop(Networking, Processes, Observing):
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         """Log the error described by `context` (see call_exception_handler)."""
-        errors.default_exception_handler(self, context)
+        errors.default_exception_handler(self._io, context)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         """Report an error no caller can see: to the handler set, or the default one."""
-        errors.call_exception_handler(self, context)
+        errors.call_exception_handler(self, self._exception_handler, context)
 
     def get_debug(self) -> bool:
         """True if the loop is in asyncio debug mode."""
@@ -633,6 +964,7 @@ class EventLoop(Networking, Processes, Observing):
     def set_debug(self, enabled: bool) -> None:
         """Turn asyncio debug mode on or off (slow callbacks, thread checks, origins)."""
         self._debug = enabled
+        self._io.debug = bool(enabled)
         self._scheduler.observe(debug=bool(enabled))
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)

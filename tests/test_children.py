@@ -28,7 +28,7 @@ def strategy(request: pytest.FixtureRequest) -> str:
 
 def run_watching(strategy: str, body: Any) -> Any:
     loop = looplet.new_event_loop()
-    watcher = ChildWatcher(loop, strategy)
+    watcher = ChildWatcher(loop._io, strategy)
     try:
         return loop.run_until_complete(body(loop, watcher))
     finally:
@@ -105,7 +105,7 @@ def test_close_with_a_child_running_stops_watching(strategy: str, leakcheck: Any
     proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE)
     calls: list[int | None] = []
     loop = looplet.new_event_loop()
-    watcher = ChildWatcher(loop, strategy)
+    watcher = ChildWatcher(loop._io, strategy)
     watcher.watch(proc.pid, calls.append)
     watcher.close()  # the pidfd closes now; no callback will run
     loop.close()

@@ -11,7 +11,14 @@ import pytest
 
 import looplet
 
-PUBLIC_MODULES = ["looplet", "looplet.loop", "looplet.net", "looplet.testing", "looplet.policy", "looplet.runner"]
+PUBLIC_MODULES = [
+    "looplet",
+    "looplet.loop",
+    "looplet.testing",
+    "looplet.policy",
+    "looplet.runner",
+    "looplet.tools.observe",
+]
 
 
 def public_objects() -> list[tuple[str, object]]:

@@ -36,8 +36,12 @@ try:
 except ImportError:  # pragma: no cover - Python built without ssl
     _ssl = None  # type: ignore[assignment]
 
+from looplet.endpoints.tls import make_ssl_transport
+from looplet.services.resolver import ensure_resolved
+from looplet.transports.stream import SocketTransport
+
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 _ProtocolT = TypeVar("_ProtocolT", bound=asyncio.BaseProtocol)
 
@@ -100,7 +104,7 @@ def bind_error_text(exc: OSError) -> str:
 
 
 async def _connect_sock(
-    loop: EventLoop,
+    io: Io,
     exceptions: list[list[OSError]],
     addr_info: AddrInfoEntry,
     local_addr_infos: list[AddrInfoEntry] | None = None,
@@ -110,6 +114,7 @@ async def _connect_sock(
     Each attempt owns one sub-list so that happy eyeballs, which runs attempts
     concurrently, still reports every attempt's errors.
     """
+    loop = io.loop
     my_exceptions: list[OSError] = []
     exceptions.append(my_exceptions)
     family, type_, proto, _, address = addr_info
@@ -167,7 +172,7 @@ def _raise_connect_errors(exceptions: list[list[OSError]], all_errors: bool) -> 
 
 
 async def create_connection(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], _ProtocolT],
     host: Any = None,
     port: Any = None,
@@ -186,6 +191,7 @@ async def create_connection(
     all_errors: bool = False,
 ) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.create_connection`: connect a stream to host:port (or adopt `sock`)."""
+    loop = io.loop
     if not PY312 and all_errors is not False:
         raise reject_newer_argument(loop, "create_connection", "all_errors")
     if server_hostname is not None and not ssl:
@@ -207,15 +213,15 @@ async def create_connection(
     if owns_sock:
         if sock is not None:
             raise ValueError("host/port and sock can not be specified at the same time")
-        infos = await loop._ensure_resolved(
-            (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+        infos = await ensure_resolved(
+            loop, (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
         )
         if not infos:
             raise OSError("getaddrinfo() returned empty list")
         laddr_infos = None
         if local_addr is not None:
-            laddr_infos = await loop._ensure_resolved(
-                local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+            laddr_infos = await ensure_resolved(
+                loop, local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
             )
             if not laddr_infos:
                 raise OSError("getaddrinfo() returned empty list")
@@ -226,7 +232,7 @@ async def create_connection(
         if happy_eyeballs_delay is None:
             for addrinfo in infos:
                 try:
-                    sock = await _connect_sock(loop, exceptions, addrinfo, laddr_infos)
+                    sock = await _connect_sock(io, exceptions, addrinfo, laddr_infos)
                     break
                 except OSError:
                     continue
@@ -235,7 +241,7 @@ async def create_connection(
             # exceptions (and through their tracebacks, frames) alive after the raise.
             race = await staggered_race(
                 (
-                    lambda addrinfo=addrinfo: _connect_sock(loop, exceptions, addrinfo, laddr_infos)  # type: ignore[misc]
+                    lambda addrinfo=addrinfo: _connect_sock(io, exceptions, addrinfo, laddr_infos)  # type: ignore[misc]
                     for addrinfo in infos
                 ),
                 happy_eyeballs_delay,
@@ -261,7 +267,7 @@ async def create_connection(
 
     assert sock is not None
     transport, protocol = await make_connection_transport(
-        loop,
+        io,
         sock,
         protocol_factory,
         ssl,
@@ -270,7 +276,7 @@ async def create_connection(
         ssl_shutdown_timeout=ssl_shutdown_timeout,
         owns_sock=owns_sock,
     )
-    if loop._debug:
+    if io.debug:
         # The SSL transport replaced the socket: show the one the transport has.
         sock = transport.get_extra_info("socket")
         logger.debug("%r connected to %s:%r: (%r, %r)", sock, host, port, transport, protocol)
@@ -278,7 +284,7 @@ async def create_connection(
 
 
 async def make_connection_transport(
-    loop: EventLoop,
+    io: Io,
     sock: socket.socket,
     protocol_factory: Callable[[], _ProtocolT],
     ssl: SSLArg,
@@ -299,6 +305,7 @@ async def make_connection_transport(
     `context`: what the transport's callbacks run in; where the running asyncio gives
     each transport one (3.15+), a copy of the caller's unless given.
     """
+    loop = io.loop
     sock.setblocking(False)
     if context is None and TRANSPORTS_HAVE_CONTEXT:
         context = copy_context()
@@ -308,7 +315,8 @@ async def make_connection_transport(
         protocol = protocol_factory()
         if ssl:
             sslcontext = None if isinstance(ssl, bool) else ssl
-            transport = loop._make_ssl_transport(
+            transport = make_ssl_transport(
+                io,
                 sock,
                 protocol,
                 sslcontext,
@@ -320,7 +328,7 @@ async def make_connection_transport(
                 context=context,
             )
         else:
-            transport = loop._make_socket_transport(sock, protocol, waiter, context=context)
+            transport = SocketTransport(io, sock, protocol, waiter, context=context)
     except BaseException:
         if owns_sock or CLOSES_SOCKET_OF_FAILED_TRANSPORT:
             sock.close()
@@ -335,7 +343,7 @@ async def make_connection_transport(
 
 
 async def create_unix_connection(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], _ProtocolT],
     path: str | os.PathLike[str] | None = None,
     *,
@@ -346,6 +354,7 @@ async def create_unix_connection(
     ssl_shutdown_timeout: float | None = None,
 ) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.create_unix_connection`: connect a stream to a Unix socket path (or adopt `sock`)."""
+    loop = io.loop
     assert server_hostname is None or isinstance(server_hostname, str)
     if ssl:
         # A path says nothing about the certificate's name: it must be given.
@@ -376,7 +385,7 @@ async def create_unix_connection(
         sock.setblocking(False)
 
     return await make_connection_transport(
-        loop,
+        io,
         sock,
         protocol_factory,
         ssl,
@@ -388,7 +397,7 @@ async def create_unix_connection(
 
 
 async def connect_accepted_socket(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], _ProtocolT],
     sock: socket.socket,
     *,
@@ -402,7 +411,7 @@ async def connect_accepted_socket(
     check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     check_ssl_socket(sock)
     transport, protocol = await make_connection_transport(
-        loop,
+        io,
         sock,
         protocol_factory,
         ssl,
@@ -411,7 +420,7 @@ async def connect_accepted_socket(
         ssl_handshake_timeout=ssl_handshake_timeout,
         ssl_shutdown_timeout=ssl_shutdown_timeout,
     )
-    if loop._debug:
+    if io.debug:
         # The SSL transport replaced the socket: show the one the transport has.
         sock = transport.get_extra_info("socket")
         logger.debug("%r handled: (%r, %r)", sock, transport, protocol)

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from looplet.endpoints.connect import PY313
 from looplet.endpoints.serve import remove_stale_unix_socket, set_reuseport
 from looplet.services.errors import logger
+from looplet.services.resolver import ensure_resolved
+from looplet.transports.datagram import DatagramTransport
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 _ProtocolT = TypeVar("_ProtocolT", bound=asyncio.BaseProtocol)
 
@@ -60,9 +62,10 @@ def _check_given_socket(
 
 
 async def _address_pairs(
-    loop: EventLoop, local_addr: Any, remote_addr: Any, family: int, proto: int, flags: int
+    io: Io, local_addr: Any, remote_addr: Any, family: int, proto: int, flags: int
 ) -> Sequence[_AddrPair]:
     """The (family, proto) pairs for which every address given resolved, in resolution order."""
+    loop = io.loop
     if not (local_addr or remote_addr):
         if family == 0:
             raise ValueError("unexpected address family")
@@ -82,7 +85,7 @@ async def _address_pairs(
             continue
         if not (isinstance(addr, tuple) and len(addr) == 2):
             raise TypeError("2-tuple is expected")
-        infos = await loop._ensure_resolved(addr, family=family, type=socket.SOCK_DGRAM, proto=proto, flags=flags)
+        infos = await ensure_resolved(loop, addr, family=family, type=socket.SOCK_DGRAM, proto=proto, flags=flags)
         if not infos:
             raise OSError("getaddrinfo() returned empty list")
         for fam, _, pro, _, address in infos:
@@ -99,7 +102,7 @@ async def _address_pairs(
 
 
 async def create_datagram_endpoint(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], _ProtocolT],
     local_addr: Any = None,
     remote_addr: Any = None,
@@ -112,6 +115,7 @@ async def create_datagram_endpoint(
     sock: socket.socket | None = None,
 ) -> tuple[asyncio.DatagramTransport, _ProtocolT]:
     """asyncio's `loop.create_datagram_endpoint` (3.11+: no `reuse_address`, it was removed)."""
+    loop = io.loop
     r_addr = None
     if sock is not None:
         _check_given_socket(sock, local_addr, remote_addr, family, proto, flags, reuse_port, allow_broadcast)
@@ -119,7 +123,7 @@ async def create_datagram_endpoint(
     else:
         exceptions: list[OSError] = []
         for (fam, pro), (local_address, remote_address) in await _address_pairs(
-            loop, local_addr, remote_addr, family, proto, flags
+            io, local_addr, remote_addr, family, proto, flags
         ):
             sock = None
             r_addr = None
@@ -152,8 +156,8 @@ async def create_datagram_endpoint(
 
     protocol = protocol_factory()
     waiter: asyncio.Future[None] = loop.create_future()
-    transport = loop._make_datagram_transport(sock, protocol, r_addr, waiter)
-    if loop._debug:
+    transport = DatagramTransport(io, sock, protocol, r_addr, waiter)
+    if io.debug:
         if local_addr:
             logger.info(
                 "Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",

@@ -3,13 +3,14 @@
 asyncio's logic from `base_events.py`, `unix_events.py` and `selector_events.py`, as
 plain functions taking the loop first, with asyncio's checks and messages on each
 Python version. Servers are asyncio's own `asyncio.Server`: it drives the loop
-through `loop._start_serving(...)` (which watches the listening socket and calls
-`accept_connections` when it is readable) and `loop._stop_serving(sock)`.
+through the loop's `_start_serving` and `_stop_serving`, which are `start_serving`
+(watch the listening socket and call `accept_connections` when it is readable) and
+`stop_serving` here.
 
 The invariants owned here: a listening socket is watched for readability only
 while its server serves (an accept that runs out of fds unwatches it and retries
 after `ACCEPT_RETRY_DELAY`, instead of spinning on a socket that stays readable);
-and a Unix socket file is unlinked at `_stop_serving` only if `create_unix_server`
+and a Unix socket file is unlinked at `stop_serving` only if `create_unix_server`
 (3.13, `cleanup_socket`) recorded it and the path itself (not what a symlink put there
 since points to) still has the inode it bound, so a file that another server has bound
 since, or someone's link, is never removed.
@@ -39,18 +40,23 @@ from looplet._asyncio import (
     TransportSocket,
 )
 from looplet.endpoints.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
+from looplet.endpoints.tls import make_ssl_transport
 from looplet.engine.reactor import READ
 from looplet.services.errors import logger
+from looplet.services.resolver import ensure_resolved
+from looplet.transports.stream import SocketTransport
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 _HAS_IPV6: Final = hasattr(socket, "AF_INET6")
 
 # The listening sockets create_unix_server(cleanup_socket=True) bound, with the inode
 # of the file bound, per loop: asyncio's `loop._unix_server_sockets`, kept here so the
 # loop carries no state for a feature it does not implement itself.
-_unix_server_sockets: weakref.WeakKeyDictionary[EventLoop, dict[socket.socket, int]] = weakref.WeakKeyDictionary()
+_unix_server_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[socket.socket, int]] = (
+    weakref.WeakKeyDictionary()
+)
 
 # os.unlink as it was when looplet was imported. asyncio unlinks a server's socket file
 # in its own _stop_serving, which detectors of blocking calls (blockbuster replaces
@@ -74,14 +80,15 @@ def set_reuseport(sock: socket.socket) -> None:
         ) from exc
 
 
-async def _create_server_getaddrinfo(loop: EventLoop, host: Any, port: Any, family: int, flags: int) -> list[Any]:
-    infos = await loop._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM, flags=flags)
+async def _create_server_getaddrinfo(io: Io, host: Any, port: Any, family: int, flags: int) -> list[Any]:
+    loop = io.loop
+    infos = await ensure_resolved(loop, (host, port), family=family, type=socket.SOCK_STREAM, flags=flags)
     if not infos:
         raise OSError(f"getaddrinfo({host!r}) returned empty list")
     return infos
 
 
-def _bind_server_socket(loop: EventLoop, sock: socket.socket, sa: Any, sockets: list[socket.socket]) -> None:
+def _bind_server_socket(io: Io, sock: socket.socket, sa: Any, sockets: list[socket.socket]) -> None:
     """Bind one of create_server's sockets; on 3.13 an address family the host lacks is skipped."""
     try:
         sock.bind(sa)
@@ -91,14 +98,14 @@ def _bind_server_socket(loop: EventLoop, sock: socket.socket, sa: Any, sockets: 
             # Assume the family is not enabled (bpo-30945): e.g. "::1" with IPv6 off.
             sockets.remove(sock)
             sock.close()
-            if loop._debug:
+            if io.debug:
                 logger.warning(msg)
             return
         raise OSError(err.errno, msg) from None
 
 
 async def create_server(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], Any],
     host: Any = None,
     port: Any = None,
@@ -116,6 +123,7 @@ async def create_server(
     start_serving: bool = True,
 ) -> asyncio.Server:
     """asyncio's `loop.create_server`: listen on host(s):port (or on `sock`)."""
+    loop = io.loop
     if not PY313 and keep_alive is not None:
         raise reject_newer_argument(loop, "create_server", "keep_alive")
     if isinstance(ssl, bool):
@@ -141,7 +149,7 @@ async def create_server(
         else:
             hosts = host
         resolved = await asyncio.gather(
-            *[_create_server_getaddrinfo(loop, h, port, family=family, flags=flags) for h in hosts]
+            *[_create_server_getaddrinfo(io, h, port, family=family, flags=flags) for h in hosts]
         )
         # A host named twice, or two names for one address, is bound once.
         infos = set(itertools.chain.from_iterable(resolved))
@@ -153,7 +161,7 @@ async def create_server(
                     sock = socket.socket(af, socktype, proto)
                 except OSError:
                     # Assume a family/type/protocol combination this host cannot do.
-                    if loop._debug:
+                    if io.debug:
                         logger.warning(
                             "create_server() failed to create socket.socket(%r, %r, %r)",
                             af,
@@ -173,7 +181,7 @@ async def create_server(
                 # socket of its own, so this one must not, or the second bind fails.
                 if _HAS_IPV6 and af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
-                _bind_server_socket(loop, sock, sa, sockets)
+                _bind_server_socket(io, sock, sa, sockets)
             if PY313 and not sockets:
                 raise OSError(f"could not bind on any address out of {[info[4] for info in infos]!r}")
             completed = True
@@ -193,7 +201,7 @@ async def create_server(
     server = Server(loop, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout)
     if start_serving:
         await _start(server)
-    if loop._debug:
+    if io.debug:
         logger.info("%r is serving", server)
     return server
 
@@ -234,7 +242,7 @@ def _is_abstract(path: Any) -> bool:
 
 
 async def create_unix_server(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], Any],
     path: Any = None,
     *,
@@ -247,6 +255,7 @@ async def create_unix_server(
     cleanup_socket: bool = True,
 ) -> asyncio.Server:
     """asyncio's `loop.create_unix_server`: listen on a Unix socket path (or on `sock`)."""
+    loop = io.loop
     if not PY313 and cleanup_socket is not True:
         raise reject_newer_argument(loop, "create_unix_server", "cleanup_socket")
     if isinstance(ssl, bool):
@@ -301,14 +310,15 @@ async def create_unix_server(
 
 
 @contextlib.contextmanager
-def unlinking_unix_socket(loop: EventLoop, sock: socket.socket) -> Iterator[None]:
-    """Wrap `loop._stop_serving`'s unwatch-and-close: then unlink the socket's file.
+def unlinking_unix_socket(io: Io, sock: socket.socket) -> Iterator[None]:
+    """Wrap `stop_serving`'s unwatch-and-close: then unlink the socket's file.
 
     Only a socket create_unix_server recorded (3.13, cleanup_socket=True) is
     cleaned up, and only if its path still has the inode it had at bind time.
     The name is read before the body closes the socket; the body raising skips
     the unlink, as in asyncio.
     """
+    loop = io.loop
     registry = _unix_server_sockets.get(loop)
     prev_ino = registry.get(sock) if registry else None
     path = sock.getsockname() if prev_ino is not None else None
@@ -327,8 +337,47 @@ def unlinking_unix_socket(loop: EventLoop, sock: socket.socket) -> Iterator[None
         logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
 
+def start_serving(
+    io: Io,
+    protocol_factory: Callable[[], Any],
+    sock: socket.socket,
+    sslcontext: Any = None,
+    server: Any = None,
+    backlog: int = 100,
+    ssl_handshake_timeout: float | None = SSL_HANDSHAKE_TIMEOUT,
+    ssl_shutdown_timeout: float | None = SSL_SHUTDOWN_TIMEOUT,
+    context: Context | None = None,
+) -> None:
+    """Accept on `sock` whenever it is readable, up to `backlog` connections per tick.
+
+    `context`: 3.15's Server passes the context it was made in; each accepted
+    connection runs in a copy of it.
+    """
+    io.add(
+        sock.fileno(),
+        READ,
+        accept_connections,
+        io,
+        protocol_factory,
+        sock,
+        sslcontext,
+        server,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        context,
+    )
+
+
+def stop_serving(io: Io, sock: socket.socket) -> None:
+    """Stop accepting on `sock` and close it (and unlink its file, see above)."""
+    with unlinking_unix_socket(io, sock):
+        io.remove(sock.fileno(), READ)
+        sock.close()
+
+
 def accept_connections(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], Any],
     sock: socket.socket,
     sslcontext: Any = None,
@@ -345,10 +394,11 @@ def accept_connections(
     Each connection's transport is set up in a task of its own; with a `context` (the
     server's, 3.15+), that task and the transport run in a copy of it per connection.
     """
+    loop = io.loop
     for _ in range(backlog):
         try:
             conn, addr = sock.accept()
-            if loop._debug:
+            if io.debug:
                 logger.debug("%r got a new connection from %r: %r", server, addr, conn)
             conn.setblocking(False)
         except ConnectionAbortedError:
@@ -372,11 +422,11 @@ def accept_connections(
             )
             if sock.fileno() == -1:
                 return  # the handler closed the server, which unwatched the socket
-            loop._remove_io(fd, READ)
+            io.remove(fd, READ)
             loop.call_later(
                 ACCEPT_RETRY_DELAY,
                 _resume_accepting,
-                loop,
+                io,
                 protocol_factory,
                 sock,
                 sslcontext,
@@ -392,7 +442,7 @@ def accept_connections(
             conn_context = context.copy() if context is not None else None
             loop.create_task(
                 _accept_connection2(
-                    loop,
+                    io,
                     protocol_factory,
                     conn,
                     extra,
@@ -407,7 +457,7 @@ def accept_connections(
 
 
 def _resume_accepting(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], Any],
     sock: socket.socket,
     sslcontext: Any,
@@ -421,13 +471,13 @@ def _resume_accepting(
     # and must stay closed; asyncio would report a ValueError from the selector here.
     if sock.fileno() == -1:
         return
-    loop._start_serving(
-        protocol_factory, sock, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, context
+    start_serving(
+        io, protocol_factory, sock, sslcontext, server, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, context
     )
 
 
 async def _accept_connection2(
-    loop: EventLoop,
+    io: Io,
     protocol_factory: Callable[[], Any],
     conn: socket.socket,
     extra: dict[str, Any],
@@ -438,13 +488,15 @@ async def _accept_connection2(
     context: Context | None = None,
 ) -> None:
     """Give one accepted connection its protocol and transport; failures are only logged (debug)."""
+    loop = io.loop
     protocol = None
     transport = None
     try:
         protocol = protocol_factory()
         waiter: asyncio.Future[None] = loop.create_future()
         if sslcontext:
-            transport = loop._make_ssl_transport(
+            transport = make_ssl_transport(
+                io,
                 conn,
                 protocol,
                 sslcontext,
@@ -457,9 +509,7 @@ async def _accept_connection2(
                 context=context,
             )
         else:
-            transport = loop._make_socket_transport(
-                conn, protocol, waiter=waiter, extra=extra, server=server, context=context
-            )
+            transport = SocketTransport(io, conn, protocol, waiter=waiter, extra=extra, server=server, context=context)
         try:
             await waiter
         except BaseException:
@@ -476,7 +526,7 @@ async def _accept_connection2(
             # No transport owns the socket yet (the protocol factory failed): asyncio
             # leaves it to the garbage collector and a ResourceWarning; close it now.
             conn.close()
-        if loop._debug:
+        if io.debug:
             report: dict[str, Any] = {
                 "message": "Error on transport creation for incoming connection",
                 "exception": exc,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from looplet.engine.reactor import READ
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 ExitCallback = Callable[[int | None], object]
 
@@ -88,8 +88,9 @@ def choose_strategy() -> str:
 class ChildWatcher:
     """Watches the children one loop started; `watch(pid, callback)` per child."""
 
-    def __init__(self, loop: EventLoop, strategy: str | None = None) -> None:
-        self._loop = loop
+    def __init__(self, io: Io, strategy: str | None = None) -> None:
+        self._io = io
+        self._loop = io.loop
         self.strategy = strategy or choose_strategy()
         #: pid -> (pidfd or -1, callback) for the children not yet reported.
         self._children: dict[int, tuple[int, ExitCallback]] = {}
@@ -121,15 +122,15 @@ class ChildWatcher:
             self._loop.call_soon(self._report, pid, None)
             return
         self._children[pid] = (pidfd, callback)
-        self._loop._add_io(pidfd, READ, self._pidfd_ready, pid, pidfd)
+        self._io.add(pidfd, READ, self._pidfd_ready, pid, pidfd)
 
     def _pidfd_ready(self, pid: int, pidfd: int) -> None:
         self._drop_pidfd(pidfd)
         self._report(pid, _reap(pid))
 
     def _drop_pidfd(self, pidfd: int) -> None:
-        self._loop._remove_io(pidfd, READ)
-        self._loop._scheduler.reactor.forget(pidfd)
+        self._io.remove(pidfd, READ)
+        self._io.forget(pidfd)
         os.close(pidfd)
 
     # -- kqueue --------------------------------------------------------------------
@@ -138,7 +139,7 @@ class ChildWatcher:
         kq = self._kqueue
         if kq is None:
             kq = self._kqueue = select.kqueue()  # type: ignore[attr-defined,unused-ignore]
-            self._loop._add_io(kq.fileno(), READ, self._kqueue_ready)
+            self._io.add(kq.fileno(), READ, self._kqueue_ready)
         self._children[pid] = (-1, callback)
         kq_select: Any = select  # the KQ_* names exist only where kqueue does
         event = kq_select.kevent(
@@ -196,7 +197,7 @@ class ChildWatcher:
                 self._drop_pidfd(pidfd)
         self._children.clear()
         if self._kqueue is not None:  # pragma: no cover - BSD/macOS
-            self._loop._remove_io(self._kqueue.fileno(), READ)
-            self._loop._scheduler.reactor.forget(self._kqueue.fileno())
+            self._io.remove(self._kqueue.fileno(), READ)
+            self._io.forget(self._kqueue.fileno())
             self._kqueue.close()
             self._kqueue = None

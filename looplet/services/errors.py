@@ -8,25 +8,26 @@ This follows asyncio's BaseEventLoop word for word in behaviour.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
-ExceptionHandler = Callable[["EventLoop", dict[str, Any]], object]
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 
-def default_exception_handler(loop: EventLoop, context: dict[str, Any]) -> None:
+def default_exception_handler(io: Io, context: dict[str, Any]) -> None:
     """Log `context` with its traceback, as asyncio's default handler does."""
     message = context.get("message") or "Unhandled exception in event loop"
     exception = context.get("exception")
     exc_info: Any = (type(exception), exception, exception.__traceback__) if exception is not None else False
-    current = loop._scheduler.current_handle
+    current = io.current_handle
     current = getattr(current, "_handle", current)  # a Waker: the handle it runs
     handle_tb = getattr(current, "_source_traceback", None)
     if "source_traceback" not in context and handle_tb:
@@ -48,9 +49,10 @@ def default_exception_handler(loop: EventLoop, context: dict[str, Any]) -> None:
     logger.error("\n".join(log_lines), exc_info=exc_info)
 
 
-def call_exception_handler(loop: EventLoop, context: dict[str, Any]) -> None:
-    """Run the loop's handler (or the default one) on `context`; never raises."""
-    handler = loop._exception_handler
+def call_exception_handler(
+    loop: asyncio.AbstractEventLoop, handler: ExceptionHandler | None, context: dict[str, Any]
+) -> None:
+    """Run `handler` (the loop's; None: the loop's default one) on `context`; never raises."""
     if handler is None:
         try:
             loop.default_exception_handler(context)

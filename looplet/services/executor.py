@@ -1,10 +1,7 @@
-"""Blocking work off the loop: the default executor and name resolution.
+"""Blocking work off the loop: the default executor.
 
 The invariant owned here: the loop creates at most one default executor, lazily, and
 once `shutdown_default_executor()` or `close()` has run, no new work reaches it.
-Numeric addresses never go to a thread: `getaddrinfo` first asks the C library with
-AI_NUMERICHOST, which answers from the string alone, and only a real name is
-resolved in the executor.
 """
 
 from __future__ import annotations
@@ -12,25 +9,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import socket
 import threading
-import time
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+from typing import Any
 
 logger = logging.getLogger("asyncio")
 
-AddrInfo = list[tuple[Any, Any, int, str, Any]]
 
+class DefaultExecutor:
+    """The loop's default executor: made on first use, shut down once."""
 
-class Executors:
-    """The loop's default executor and its shutdown."""
-
-    def __init__(self, loop: EventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.default: concurrent.futures.ThreadPoolExecutor | None = None
         #: Set by shutdown_default_executor() and close(): no new default executor.
@@ -39,10 +29,6 @@ class Executors:
     def run(
         self, executor: concurrent.futures.Executor | None, func: Callable[..., Any], args: tuple[Any, ...]
     ) -> asyncio.Future[Any]:
-        loop = self._loop
-        loop._check_closed()
-        if loop._debug:
-            loop._check_callback(func, "run_in_executor")
         if executor is None:
             if self.shutdown_called:
                 raise RuntimeError("Executor shutdown has been called")
@@ -50,7 +36,7 @@ class Executors:
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self.default = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=loop)
+        return asyncio.wrap_future(executor.submit(func, *args), loop=self._loop)
 
     def set_default(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -102,40 +88,3 @@ class Executors:
 def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
     if not fut.cancelled():
         fut.set_result(None)
-
-
-def _numeric_port(port: object) -> bool:
-    return port is None or isinstance(port, int) or (isinstance(port, (str, bytes)) and port.isdigit())
-
-
-def resolve_numeric(host: object, port: object, family: int, type: int, proto: int, flags: int) -> AddrInfo | None:
-    """getaddrinfo for a numeric host and port, or None if either needs a lookup."""
-    if not isinstance(host, (str, bytes)) or not host or not _numeric_port(port) or not isinstance(flags, int):
-        return None
-    try:
-        # int(), not the IntFlag: `-1 | socket.AI_NUMERICHOST` is IntFlag 2047, every
-        # known flag, which the C library accepts where asyncio's call refuses -1.
-        return socket.getaddrinfo(host, port, family, type, proto, int(flags) | int(socket.AI_NUMERICHOST))  # type: ignore[arg-type]
-    except socket.gaierror:
-        return None  # a name, or a numeric form the C library wants to see in full
-
-
-def getaddrinfo_debug(host: Any, port: Any, family: int, type: int, proto: int, flags: int) -> AddrInfo:
-    """getaddrinfo that logs the query and its duration (asyncio's debug mode)."""
-    msg = [f"{host}:{port!r}"]
-    if family:
-        msg.append(f"family={family!r}")
-    if type:
-        msg.append(f"type={type!r}")
-    if proto:
-        msg.append(f"proto={proto!r}")
-    if flags:
-        msg.append(f"flags={flags!r}")
-    text = ", ".join(msg)
-    logger.debug("Get address info %s", text)
-    t0 = time.monotonic()
-    addrinfo = socket.getaddrinfo(host, port, family, type, proto, flags)
-    dt = time.monotonic() - t0
-    level = logging.INFO if dt >= 0.1 else logging.DEBUG
-    logger.log(level, "Getting address info %s took %.3f ms: %r", text, dt * 1e3, addrinfo)
-    return addrinfo

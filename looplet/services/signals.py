@@ -31,7 +31,7 @@ from looplet._asyncio import iscoroutinefunction
 from looplet.engine.reactor import READ
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 
 def _noop(signum: int, frame: object) -> None:
@@ -49,8 +49,9 @@ def check_signal(sig: object) -> None:
 class SignalHandlers:
     """The signal handlers of one loop, and the socketpair their numbers arrive on."""
 
-    def __init__(self, loop: EventLoop) -> None:
-        self._loop = loop
+    def __init__(self, io: Io) -> None:
+        self._io = io
+        self._loop = io.loop
         #: Signal number -> the handle of its handler.
         self._handlers: dict[int, Handle] = {}
         self._rsock: socket.socket | None = None
@@ -64,7 +65,8 @@ class SignalHandlers:
         if iscoroutine(callback) or iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         check_signal(sig)
-        self._loop._check_closed()
+        if self._loop.is_closed():
+            raise RuntimeError("Event loop is closed")
         self._open()
         assert self._wsock is not None
         try:
@@ -114,8 +116,7 @@ class SignalHandlers:
         rsock.setblocking(False)
         wsock.setblocking(False)
         self._rsock, self._wsock = rsock, wsock
-        reactor = self._loop._scheduler.reactor
-        reactor.add(rsock.fileno(), READ, Handle(self._dispatch, (), self._loop, None))
+        self._io.add(rsock.fileno(), READ, self._dispatch)
 
     def _dispatch(self) -> None:
         assert self._rsock is not None
@@ -128,13 +129,13 @@ class SignalHandlers:
                 return
             if not data:
                 return
-            ready = self._loop._scheduler.ready
+            schedule = self._io.schedule
             for signum in data:
                 handle = self._handlers.get(signum)
                 if handle is None:
                     continue  # removed after it was delivered
                 # A handler removed or replaced before it runs is cancelled: tick() skips it.
-                ready.append(handle)
+                schedule(handle)
 
     def _reset_wakeup_fd(self) -> None:
         try:
@@ -160,7 +161,7 @@ class SignalHandlers:
             for sig in list(self._handlers):
                 self.remove(sig)
         if self._rsock is not None and self._wsock is not None:
-            self._loop._scheduler.reactor.forget(self._rsock.fileno())
+            self._io.forget(self._rsock.fileno())
             self._rsock.close()
             self._wsock.close()
             self._rsock = self._wsock = None

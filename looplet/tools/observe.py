@@ -1,7 +1,8 @@
 """Seeing and steering the loop: `statistics()`, timings, the trace, the clock, the shuffle.
 
-Role: the loop's looplet-only API for tools (the `Observing` mixin of `EventLoop`),
-`looplet.trace()`, and the frozen `Statistics` it reports. The counters behind
+Role: the loop's looplet-only API for tools (`LoopTools`, one per loop, to which
+`EventLoop`'s `statistics()`, `enable_timing()`, `set_clock()`, `set_shuffle()` and
+`trace()` delegate), and the frozen `Statistics` it reports. The counters behind
 `statistics()` live where the work happens (the scheduler counts ticks, callbacks
 and polls, the reactor wakes, the timer queue timers) as plain integer adds;
 everything that needs a clock read per callback (time in callbacks, the slowest
@@ -22,7 +23,7 @@ import os
 import random
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
 #: Tracers of `with looplet.trace(...)` blocks entered outside a loop, and the loops
 #: made inside them that they record.
-_pending_tracers: dict[Tracer, weakref.WeakSet[Observing]] = {}
+_pending_tracers: dict[Tracer, weakref.WeakSet[LoopTools]] = {}
+#: Each looplet loop's tools by id(loop), for `trace()` inside a running loop. Weak
+#: values: the loop holds its tools, and an entry goes when they do.
+_tools_of: weakref.WeakValueDictionary[int, LoopTools] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +111,15 @@ class Statistics:
     lag: LagHistogram | None
 
 
-class Observing:
-    """The tools half of `EventLoop`: statistics, timings, tracing, the shuffle."""
+class LoopTools:
+    """One loop's tools: statistics, timings and tracing, and the steering (its
+    clock, the shuffle of its ready work)."""
 
-    _scheduler: Scheduler
-    _observer: Observer | None
-    _now: Callable[[], float]
-
-    def _init_observing(self, shuffle_seed: int | None) -> None:
-        self._observer = None
+    def __init__(self, loop: asyncio.AbstractEventLoop, scheduler: Scheduler, shuffle_seed: int | None) -> None:
+        # Weak: the registry of tools by loop holds this object, and must not hold the loop.
+        self._loop = weakref.ref(loop)
+        self._scheduler = scheduler
+        self._observer: Observer | None = None
         self._tracers: list[Tracer] = []
         self._timing = False
         if shuffle_seed is not None:
@@ -124,18 +128,21 @@ class Observing:
             # The block did not know the loop's clock: stamp as this loop's clock says.
             tracer.bind(self._scheduler._now, self._scheduler.clock.virtual)
             loops.add(self)
-            self._attach_tracer(tracer)
+            self.attach_tracer(tracer)
         path = os.environ.get("LOOPLET_TRACE")
         if path:
-            self._env_trace: tuple[str, Tracer] | None = (path, self._new_tracer())
-            self._attach_tracer(self._env_trace[1])
+            self._env_trace: tuple[str, Tracer] | None = (path, self.new_tracer())
+            self.attach_tracer(self._env_trace[1])
         else:
             self._env_trace = None
+        _tools_of[id(loop)] = self
 
-    def _new_tracer(self) -> Tracer:
+    def new_tracer(self) -> Tracer:
+        """A tracer stamping with this loop's clock (logical stamps on a virtual one)."""
         return Tracer(self._scheduler._now, self._scheduler.clock.virtual)
 
-    def _close_observing(self) -> None:
+    def close(self) -> None:
+        """The loop is closing: write the `LOOPLET_TRACE` trace."""
         if self._env_trace is not None:
             path, tracer = self._env_trace
             self._env_trace = None
@@ -167,7 +174,7 @@ class Observing:
             timers_cancelled=timers.cancelled_total,
             timers_pending=len(timers),
             registered_fds=0 if sched.reactor.closed else len(sched.reactor.registered_fds()),
-            tasks_alive=len(asyncio.all_tasks(self)),  # type: ignore[arg-type]  # the mixin is a loop
+            tasks_alive=len(asyncio.all_tasks(self._loop())),
             timing=timing,
             busy_seconds=obs.busy if obs is not None and timing else 0.0,
             slowest_callbacks=slowest,
@@ -200,15 +207,16 @@ class Observing:
         if not isinstance(clock, Clock):
             raise TypeError(f"clock must be a looplet.Clock, not {type(clock).__name__}")
         self._scheduler.set_clock(clock)
-        self._now = self._scheduler._now
 
     # -- tracing and the shuffle -------------------------------------------------------
 
-    def _attach_tracer(self, tracer: Tracer) -> None:
+    def attach_tracer(self, tracer: Tracer) -> None:
+        """Record into `tracer` from now on (the latest attached records)."""
         self._tracers.append(tracer)
         self._rebuild_observer(fresh=False)
 
-    def _detach_tracer(self, tracer: Tracer) -> None:
+    def detach_tracer(self, tracer: Tracer) -> None:
+        """Stop recording into `tracer`."""
         if tracer in self._tracers:
             self._tracers.remove(tracer)
             self._rebuild_observer(fresh=False)
@@ -261,24 +269,27 @@ def trace(path: str | os.PathLike[str]) -> Iterator[Tracer]:
         RuntimeError: the running loop is not a looplet loop.
     """
     running = get_running_loop_or_none()
-    if running is not None and not isinstance(running, Observing):
+    tools = None if running is None else _tools_of.get(id(running))
+    if tools is not None and tools._loop() is not running:
+        tools = None  # an id reused by a loop of another kind
+    if running is not None and tools is None:
         raise RuntimeError(f"looplet.trace() needs a looplet loop, not {type(running).__name__}")
-    if running is not None:
-        tracer = running._new_tracer()
-        running._attach_tracer(tracer)
+    if tools is not None:
+        tracer = tools.new_tracer()
+        tools.attach_tracer(tracer)
         try:
             yield tracer
         finally:
-            running._detach_tracer(tracer)
+            tools.detach_tracer(tracer)
             write_trace(path, tracer)
         return
     tracer = Tracer(time.monotonic, logical=False)
-    loops: weakref.WeakSet[Observing] = weakref.WeakSet()
+    loops: weakref.WeakSet[LoopTools] = weakref.WeakSet()
     _pending_tracers[tracer] = loops
     try:
         yield tracer
     finally:
         del _pending_tracers[tracer]
-        for loop in list(loops):
-            loop._detach_tracer(tracer)
+        for tools in list(loops):
+            tools.detach_tracer(tracer)
         write_trace(path, tracer)

@@ -23,7 +23,7 @@ from looplet.engine.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
@@ -44,7 +44,7 @@ class SocketTransportBase(WriteFlowControl):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: Io,
         sock: socket.socket,
         protocol: Any,
         extra: dict[str, Any] | None,
@@ -52,7 +52,8 @@ class SocketTransportBase(WriteFlowControl):
         context: Context | None = None,
     ) -> None:
         super().__init__(extra)
-        self._loop: EventLoop = loop
+        self._loop: asyncio.AbstractEventLoop = io.loop
+        self._io: Io = io
         #: The context every callback of this transport runs in (3.15+: a copy of the
         #: connecting caller's, or of the server's for an accepted connection); None:
         #: each registration copies the context current then, as asyncio did before.
@@ -82,7 +83,7 @@ class SocketTransportBase(WriteFlowControl):
         self._paused = False
         if server is not None:
             server_attach(server, self)
-        loop._transports[self._sock_fd] = self
+        io.claim(self._sock_fd, self)
 
     def __repr__(self) -> str:
         info = [type(self).__name__]
@@ -93,9 +94,8 @@ class SocketTransportBase(WriteFlowControl):
         info.append(f"fd={self._sock_fd}")
         loop = self._loop
         if self._sock is not None and loop is not None and not loop.is_closed():
-            reactor = loop._scheduler.reactor
-            info.append("read=polling" if reactor.has(self._sock_fd, READ) else "read=idle")
-            state = "polling" if reactor.has(self._sock_fd, WRITE) else "idle"
+            info.append("read=polling" if self._io.watching(self._sock_fd, READ) else "read=idle")
+            state = "polling" if self._io.watching(self._sock_fd, WRITE) else "idle"
             info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
         return "<{}>".format(" ".join(info))
 
@@ -125,8 +125,8 @@ class SocketTransportBase(WriteFlowControl):
         if not self.is_reading():
             return
         self._paused = True
-        self._loop._remove_io(self._sock_fd, READ)
-        if self._loop.get_debug():
+        self._io.remove(self._sock_fd, READ)
+        if self._io.debug:
             logger.debug("%r pauses reading", self)
 
     def resume_reading(self) -> None:
@@ -135,12 +135,12 @@ class SocketTransportBase(WriteFlowControl):
             return
         self._paused = False
         self._start_reading()
-        if self._loop.get_debug():
+        if self._io.debug:
             logger.debug("%r resumes reading", self)
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._loop._add_io(self._sock_fd, READ, self._read_ready, context=self._context)
+            self._io.add(self._sock_fd, READ, self._read_ready, context=self._context)
 
     def _read_ready(self) -> None:
         raise NotImplementedError  # each transport kind reads its own way
@@ -158,10 +158,10 @@ class SocketTransportBase(WriteFlowControl):
         if self._closing:
             return
         self._closing = True
-        self._loop._remove_io(self._sock_fd, READ)
+        self._io.remove(self._sock_fd, READ)
         if not self._buffer:
             self._conn_lost += 1
-            self._loop._remove_io(self._sock_fd, WRITE)
+            self._io.remove(self._sock_fd, WRITE)
             self._loop.call_soon(self._call_connection_lost, None, context=self._context)
 
     def abort(self) -> None:
@@ -182,7 +182,7 @@ class SocketTransportBase(WriteFlowControl):
         # OSErrors are the peer's doing (reset, broken pipe): the protocol hears of them
         # through connection_lost(exc); anything else is a bug worth reporting.
         if isinstance(exc, OSError):
-            if self._loop.get_debug():
+            if self._io.debug:
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
             self._loop.call_exception_handler(
@@ -196,10 +196,10 @@ class SocketTransportBase(WriteFlowControl):
         if self._buffer:
             self._buffer.clear()
             self._buffer_size = 0
-            self._loop._remove_io(self._sock_fd, WRITE)
+            self._io.remove(self._sock_fd, WRITE)
         if not self._closing:
             self._closing = True
-            self._loop._remove_io(self._sock_fd, READ)
+            self._io.remove(self._sock_fd, READ)
         self._conn_lost += 1
         self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
 
@@ -211,7 +211,7 @@ class SocketTransportBase(WriteFlowControl):
             sock = self._sock
             if sock is not None:
                 if not self._loop.is_closed():
-                    self._loop._scheduler.reactor.forget(self._sock_fd)
+                    self._io.forget(self._sock_fd)
                 sock.close()
             self._sock = None
             self._protocol = None

@@ -20,7 +20,7 @@ from looplet.engine.reactor import WRITE
 from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 # 3.13 sends empty datagrams and counts 8 header bytes per queued datagram;
 # earlier versions drop empty ones.
@@ -33,15 +33,16 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: Io,
         sock: socket.socket,
         protocol: Any,
         address: Any = None,
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(loop, sock, protocol, extra, None)
+        super().__init__(io, sock, protocol, extra, None)
         self._address = address
+        loop = io.loop
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
@@ -83,7 +84,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
                 self._send(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                self._loop._add_io(self._sock_fd, WRITE, self._sendto_ready)
+                self._io.add(self._sock_fd, WRITE, self._sendto_ready)
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -124,6 +125,6 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
                 return
         self._maybe_resume_protocol()  # may queue more
         if not self._buffer:
-            self._loop._remove_io(self._sock_fd, WRITE)
+            self._io.remove(self._sock_fd, WRITE)
             if self._closing:
                 self._call_connection_lost(None)

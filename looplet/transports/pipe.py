@@ -29,7 +29,7 @@ from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import set_result_unless_cancelled
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
@@ -49,8 +49,9 @@ class _PipeTransportBase:
     _fileno: int = -1
     _extra: dict[str, Any]
 
-    def __init__(self, loop: EventLoop, pipe: Any, protocol: Any) -> None:
-        self._loop: EventLoop | None = loop
+    def __init__(self, io: Io, pipe: Any, protocol: Any) -> None:
+        self._io: Io | None = io
+        self._loop: asyncio.AbstractEventLoop | None = io.loop
         self._extra["pipe"] = pipe
         self._protocol: Any = protocol
         self._closing = False
@@ -58,10 +59,10 @@ class _PipeTransportBase:
         self._fileno = pipe.fileno()
         self._pipe = pipe
 
-    def _live_loop(self) -> EventLoop:
-        loop = self._loop
-        assert loop is not None, "the transport has ended"
-        return loop
+    def _live_io(self) -> Io:
+        io = self._io
+        assert io is not None, "the transport has ended"
+        return io
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on."""
@@ -82,9 +83,9 @@ class _PipeTransportBase:
         elif self._closing:
             info.append("closing")
         info.append(f"fd={self._fileno}")
-        loop = self._loop
-        if self._pipe is not None and loop is not None and not loop.is_closed():
-            polling = loop._scheduler.reactor.has(self._fileno, direction)
+        io = self._io
+        if self._pipe is not None and io is not None and not io.loop.is_closed():
+            polling = io.watching(self._fileno, direction)
             info.append("polling" if polling else "idle")
         elif self._pipe is not None:
             info.append("open")
@@ -101,15 +102,16 @@ class _PipeTransportBase:
         try:
             self._protocol.connection_lost(exc)
         finally:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
+            io = self._io
+            if io is not None and not io.loop.is_closed():
                 # The fd number is about to be free for reuse: the reactor must not
                 # keep a registration that a new file would inherit.
-                loop._scheduler.reactor.forget(self._fileno)
+                io.forget(self._fileno)
             self._pipe.close()
             self._pipe = None
             self._protocol = None
             self._loop = None
+            self._io = None
 
 
 class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
@@ -119,14 +121,15 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: Io,
         pipe: Any,
         protocol: Any,
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         asyncio.ReadTransport.__init__(self, extra)
-        _PipeTransportBase.__init__(self, loop, pipe, protocol)
+        _PipeTransportBase.__init__(self, io, pipe, protocol)
+        loop = io.loop
         self._paused = False
         is_fifo, is_socket, is_char = _pipe_kind(self._fileno)
         if not (is_fifo or is_socket or is_char):
@@ -149,7 +152,7 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._live_loop()._add_io(self._fileno, READ, self._read_ready)
+            self._live_io().add(self._fileno, READ, self._read_ready)
 
     def _read_ready(self) -> None:
         try:
@@ -162,11 +165,12 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         if data:
             self._protocol.data_received(data)
             return
-        loop = self._live_loop()
-        if loop.get_debug():
+        io = self._live_io()
+        loop = io.loop
+        if io.debug:
             logger.info("%r was closed by peer", self)
         self._closing = True
-        loop._remove_io(self._fileno, READ)
+        io.remove(self._fileno, READ)
         loop.call_soon(self._protocol.eof_received)
         loop.call_soon(self._call_connection_lost, None)
 
@@ -175,9 +179,9 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         if not self.is_reading():
             return
         self._paused = True
-        loop = self._live_loop()
-        loop._remove_io(self._fileno, READ)
-        if loop.get_debug():
+        io = self._live_io()
+        io.remove(self._fileno, READ)
+        if io.debug:
             logger.debug("%r pauses reading", self)
 
     def resume_reading(self) -> None:
@@ -185,9 +189,9 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         if self._closing or not self._paused:
             return
         self._paused = False
-        loop = self._live_loop()
-        loop._add_io(self._fileno, READ, self._read_ready)
-        if loop.get_debug():
+        io = self._live_io()
+        io.add(self._fileno, READ, self._read_ready)
+        if io.debug:
             logger.debug("%r resumes reading", self)
 
     def close(self) -> None:
@@ -198,18 +202,19 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
         # EIO is how a pty's reader learns that the other side hung up: not a bug.
         if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._live_loop().get_debug():
+            if self._live_io().debug:
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
-            self._live_loop().call_exception_handler(
+            self._live_io().loop.call_exception_handler(
                 {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
             )
         self._close(exc)
 
     def _close(self, exc: BaseException | None) -> None:
         self._closing = True
-        loop = self._live_loop()
-        loop._remove_io(self._fileno, READ)
+        io = self._live_io()
+        loop = io.loop
+        io.remove(self._fileno, READ)
         loop.call_soon(self._call_connection_lost, exc)
 
 
@@ -224,14 +229,15 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: Io,
         pipe: Any,
         protocol: Any,
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        FlowControlMixin.__init__(self, extra, loop)
-        _PipeTransportBase.__init__(self, loop, pipe, protocol)
+        FlowControlMixin.__init__(self, extra, io.loop)
+        _PipeTransportBase.__init__(self, io, pipe, protocol)
+        loop = io.loop
         self._buffer = bytearray()
         #: Counts writes after the pipe broke; nonzero once it is broken.
         self._conn_lost = 0
@@ -257,7 +263,7 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
 
     def _watch_for_reader_gone(self) -> None:
         if self._pipe is not None and not self._closing:
-            self._live_loop()._add_io(self._fileno, READ, self._read_ready)
+            self._live_io().add(self._fileno, READ, self._read_ready)
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by write() and not yet taken by the pipe."""
@@ -265,8 +271,8 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
 
     def _read_ready(self) -> None:
         # The reader went away. With data still buffered, that data is lost: say so.
-        loop = self._live_loop()
-        if loop.get_debug():
+        io = self._live_io()
+        if io.debug:
             logger.info("%r was closed by peer", self)
         self._close(BrokenPipeError() if self._buffer else None)
 
@@ -298,12 +304,12 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
                 return
             if n > 0:
                 data = memoryview(data)[n:]
-            self._live_loop()._add_io(self._fileno, WRITE, self._write_ready)
+            self._live_io().add(self._fileno, WRITE, self._write_ready)
         self._buffer += data
         self._maybe_pause_protocol()  # type: ignore[attr-defined]  # typeshed omits the private mixin methods
 
     def _write_ready(self) -> None:
-        loop = self._live_loop()
+        io = self._live_io()
         try:
             n = os.write(self._fileno, self._buffer)
         except (BlockingIOError, InterruptedError):
@@ -313,15 +319,15 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
         except BaseException as exc:
             self._buffer.clear()
             self._conn_lost += 1
-            loop._remove_io(self._fileno, WRITE)
+            io.remove(self._fileno, WRITE)
             self._fatal_error(exc, "Fatal write error on pipe transport")
             return
         if n == len(self._buffer):
             self._buffer.clear()
-            loop._remove_io(self._fileno, WRITE)
+            io.remove(self._fileno, WRITE)
             self._maybe_resume_protocol()  # type: ignore[attr-defined]  # may write again
             if self._closing:
-                loop._remove_io(self._fileno, READ)
+                io.remove(self._fileno, READ)
                 self._call_connection_lost(None)
             return
         if n > 0:
@@ -338,8 +344,9 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
         assert self._pipe is not None
         self._closing = True
         if not self._buffer:
-            loop = self._live_loop()
-            loop._remove_io(self._fileno, READ)
+            io = self._live_io()
+            loop = io.loop
+            io.remove(self._fileno, READ)
             loop.call_soon(self._call_connection_lost, None)
 
     def close(self) -> None:
@@ -355,19 +362,20 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
         # OSErrors (EPIPE above all) are the reader's doing: the protocol hears of them
         # through connection_lost(exc); anything else is a bug worth reporting.
         if isinstance(exc, OSError):
-            if self._live_loop().get_debug():
+            if self._live_io().debug:
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
-            self._live_loop().call_exception_handler(
+            self._live_io().loop.call_exception_handler(
                 {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
             )
         self._close(exc)
 
     def _close(self, exc: BaseException | None = None) -> None:
         self._closing = True
-        loop = self._live_loop()
+        io = self._live_io()
+        loop = io.loop
         if self._buffer:
-            loop._remove_io(self._fileno, WRITE)
+            io.remove(self._fileno, WRITE)
         self._buffer.clear()
-        loop._remove_io(self._fileno, READ)
+        io.remove(self._fileno, READ)
         loop.call_soon(self._call_connection_lost, exc)

@@ -25,7 +25,7 @@ from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
 
 if TYPE_CHECKING:
-    from looplet.loop import EventLoop
+    from looplet.engine.io import Io
 
 _HAS_SENDMSG: Final = hasattr(socket.socket, "sendmsg")
 
@@ -67,7 +67,7 @@ class SocketTransport(SocketTransportBase):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: Io,
         sock: socket.socket,
         protocol: Any,
         waiter: asyncio.Future[None] | None = None,
@@ -76,11 +76,12 @@ class SocketTransport(SocketTransportBase):
         context: Context | None = None,
     ) -> None:
         self._buffered_protocol = False
-        super().__init__(loop, sock, protocol, extra, server, context)
+        super().__init__(io, sock, protocol, extra, server, context)
         self._eof = False
         #: Set by sendfile: resolves when the write buffer has drained.
         self._empty_waiter: asyncio.Future[None] | None = None
         _set_nodelay(sock)
+        loop = io.loop
         loop.call_soon(self._protocol.connection_made, self, context=context)
         # Reading starts only after connection_made() ran.
         loop.call_soon(self._start_reading, context=context)
@@ -149,7 +150,7 @@ class SocketTransport(SocketTransportBase):
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _on_eof(self) -> None:
-        if self._loop.get_debug():
+        if self._io.debug:
             logger.debug("%r received EOF", self)
         try:
             keep_open = self._protocol.eof_received()
@@ -160,7 +161,7 @@ class SocketTransport(SocketTransportBase):
             return
         if keep_open:
             # The protocol may still write; there is just nothing more to read.
-            self._loop._remove_io(self._sock_fd, READ)
+            self._io.remove(self._sock_fd, READ)
         else:
             self.close()
 
@@ -197,7 +198,7 @@ class SocketTransport(SocketTransportBase):
                 if n == len(data):
                     return
                 data = memoryview(data)[n:]
-            self._loop._add_io(self._sock_fd, WRITE, self._write_ready, context=self._context)
+            self._io.add(self._sock_fd, WRITE, self._write_ready, context=self._context)
         self._buffer.append(data)
         self._buffer_size += len(data)
         self._maybe_pause_protocol()
@@ -221,7 +222,7 @@ class SocketTransport(SocketTransportBase):
         if was_empty:
             self._write_ready()
             if self._buffer:
-                self._loop._add_io(self._sock_fd, WRITE, self._write_ready, context=self._context)
+                self._io.add(self._sock_fd, WRITE, self._write_ready, context=self._context)
         self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:
@@ -239,7 +240,7 @@ class SocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._loop._remove_io(self._sock_fd, WRITE)
+            self._io.remove(self._sock_fd, WRITE)
             self._buffer.clear()
             self._buffer_size = 0
             self._fatal_error(exc, "Fatal write error on socket transport")
@@ -249,7 +250,7 @@ class SocketTransport(SocketTransportBase):
         self._consume(n)
         self._maybe_resume_protocol()  # may write more
         if not self._buffer:
-            self._loop._remove_io(self._sock_fd, WRITE)
+            self._io.remove(self._sock_fd, WRITE)
             if self._empty_waiter is not None:
                 self._empty_waiter.set_result(None)
             if self._closing:

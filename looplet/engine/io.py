@@ -1,0 +1,169 @@
+"""The engine's face to the layers above it: `Io`, and `IoDriver`, the loop's one.
+
+Services, transports and endpoints never touch the loop's private state: each gets
+an `Io`, the handful of operations they need of the engine (watch an fd, stop
+watching it, forget a closing fd, queue a handle, claim an fd for a transport), and
+reaches asyncio's public API through `Io.loop`. The loop builds one `IoDriver` over
+its scheduler and hands it down; a simulated engine can hand down another.
+
+The invariants owned here: a registration is an `asyncio.Handle` of the loop,
+queued by the reactor when its fd is ready; a registration replaced or removed is
+cancelled, so a callback queued before its removal does not run; a closed loop
+accepts no registration; and while a transport is open its fd is claimed, so
+`add_reader` and the `sock_*` methods refuse that fd, as asyncio's selector loops do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from contextvars import Context, copy_context
+from typing import Any, Protocol
+
+from looplet.engine.handles import new_handle
+from looplet.engine.scheduler import Scheduler
+
+
+def fileno_of(fileobj: Any) -> int:
+    """`fileobj`'s fd, with selectors' error for an object that has none."""
+    try:
+        return int(fileobj.fileno())
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"Invalid file object: {fileobj!r}") from None
+
+
+def fd_of(fileobj: Any) -> int:
+    """An fd number, or an object's `fileno()`; ValueError for a negative one."""
+    fd = fileobj if isinstance(fileobj, int) else fileno_of(fileobj)
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class Io(Protocol):
+    """What a service, transport or endpoint needs of the loop it serves."""
+
+    #: The loop, for asyncio's public API (call_soon, create_future, ...).
+    loop: asyncio.AbstractEventLoop
+    #: asyncio's debug mode, kept equal to `loop.get_debug()`.
+    debug: bool
+
+    def add(
+        self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> asyncio.Handle:
+        """Run `callback(*args)` whenever `fd` (a number or an object with fileno()) is
+        ready in `direction`, replacing that direction's registration."""
+        ...
+
+    def remove(self, fd: Any, direction: int) -> bool:
+        """Stop watching `fd` in `direction`; whether it was watched."""
+        ...
+
+    def forget(self, fd: int) -> None:
+        """`fd` is about to be closed: drop every registration of it now."""
+        ...
+
+    def watching(self, fd: int, direction: int) -> bool:
+        """Whether `fd` is watched in `direction`."""
+        ...
+
+    def schedule(self, handle: asyncio.Handle) -> None:
+        """Queue `handle` to run on the next tick (a handle made elsewhere)."""
+        ...
+
+    def claim(self, fd: int, transport: asyncio.BaseTransport) -> None:
+        """`transport` owns `fd` until it is collected or `release(fd)`."""
+        ...
+
+    def release(self, fd: int) -> None:
+        """`fd` has no owning transport any more."""
+        ...
+
+    def check_unclaimed(self, fd: Any) -> None:
+        """RuntimeError if an open transport owns `fd`."""
+        ...
+
+    @property
+    def current_handle(self) -> object:
+        """The handle running now, in debug mode (None otherwise)."""
+        ...
+
+
+class IoDriver:
+    """`Io` over a loop's scheduler and reactor."""
+
+    __slots__ = ("_closed", "_reactor", "_ready", "_scheduler", "_transports", "debug", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, scheduler: Scheduler) -> None:
+        self.loop = loop
+        self.debug = False
+        self._scheduler = scheduler
+        self._reactor = scheduler.reactor
+        self._ready = scheduler.ready
+        self._closed = False
+        #: fd -> the transport that owns it.
+        self._transports: weakref.WeakValueDictionary[int, asyncio.BaseTransport] = weakref.WeakValueDictionary()
+
+    def close(self) -> None:
+        """The loop closed: registrations are refused, removals are no-ops."""
+        self._closed = True
+
+    def add(
+        self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> asyncio.Handle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self.debug:
+            handle = asyncio.Handle(callback, args, self.loop, context)
+        else:
+            handle = new_handle(callback, args, self.loop, copy_context() if context is None else context)
+        old = self._reactor.add(fd_of(fd), direction, handle, fd)
+        if old is not None:
+            old.cancel()
+        return handle
+
+    def remove(self, fd: Any, direction: int) -> bool:
+        if self._closed:
+            return False
+        reactor = self._reactor
+        try:
+            fileno = fd_of(fd)
+        except ValueError:
+            # Closed while registered (its fileno() is now -1): selectors find the
+            # registration made for this very object, and so do we.
+            found = reactor.registered_fd_of(fd)
+            if found is None:
+                raise
+            fileno = found
+        old = reactor.remove(fileno, direction)
+        if old is None:
+            return False
+        old.cancel()
+        return True
+
+    def forget(self, fd: int) -> None:
+        self._reactor.forget(fd)
+
+    def watching(self, fd: int, direction: int) -> bool:
+        return self._reactor.has(fd, direction)
+
+    def schedule(self, handle: asyncio.Handle) -> None:
+        self._ready.append(handle)
+
+    def claim(self, fd: int, transport: asyncio.BaseTransport) -> None:
+        self._transports[fd] = transport
+
+    def release(self, fd: int) -> None:
+        self._transports.pop(fd, None)
+
+    def check_unclaimed(self, fd: Any) -> None:
+        # No check of the sign: a closed socket (-1) may still be removed.
+        fileno = fd if isinstance(fd, int) else fileno_of(fd)
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
+    @property
+    def current_handle(self) -> object:
+        return self._scheduler.current_handle
