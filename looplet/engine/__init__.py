@@ -1,6 +1,12 @@
-"""looplet's poll/wake engine: clock, handles, wakers, run queue, timers and the scheduler.
+"""The engine: time, the run queue, timers, the scheduler, and the reactor.
 
-Nothing in `_core` knows about transports or asyncio's policy machinery; it is the
-part of looplet that the mypyc build compiles, so it is written with plain classes,
-`__slots__` and full annotations.
+What it owns: `Clock` (clock.py), the lean handles built outside debug mode
+(handles.py), the timer heap (timers.py), the per-(fd, direction) slot a reactor
+queues when its fd is ready and the cross-thread wake-up fd (waker.py), the tick
+(scheduler.py: poll, fire due timers, run what is ready; the only place callbacks
+run), the OS readiness backends with their `Source` table (reactor/), and `Io`
+(io.py), the one interface through which the layers above reach all of it.
+
+What it may import: the standard library and `looplet._asyncio`; nothing else of
+looplet. The hot modules here are the ones the mypyc build compiles (setup.py).
 """

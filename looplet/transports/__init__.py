@@ -1,8 +1,13 @@
-"""looplet's transports: asyncio's Transport API on looplet's reactor and wakers.
+"""Transports: asyncio's Transport API over one socket or pipe each.
 
-Transports talk to the loop only through its reactor (`loop._add_io`/`_remove_io`,
-which register wakers) and `call_soon`; they never reach into another module's
-state. The invariant this package owns: while a transport is open its fd is in
-`loop._transports`, and it reaches the reactor through the fd's single Source, so
-reading stays registered across reads and costs no syscall per read.
+base.py (the lifecycle every socket transport shares), flow.py (write flow control),
+stream.py, datagram.py, pipe.py, and subprocess.py (asyncio's own subprocess
+transport, started by looplet). Transports reach the engine only through the `Io`
+they are made with (register interest, forget a closing fd, claim their fd) and the
+public loop API. The invariant this package owns: while a transport is open it
+claims its fd, and it reaches the reactor through the fd's single Source, so reading
+stays registered across reads and costs no syscall per read.
+
+What it may import: the standard library, `looplet._asyncio`, `looplet.engine` and
+`looplet.services`.
 """
