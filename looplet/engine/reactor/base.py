@@ -7,7 +7,7 @@ table of `Source`s: one per fd, with at most one reader and one writer `Waker`.
 
 The invariant owned here: the kernel is told about interest only when it grows.
 When interest shrinks (a reader is removed) the kernel is not told at once; the first
-event nobody wants for that fd makes the reactor drop it then (`_forget`). So the
+event nobody wants for that fd makes the reactor drop it then (`_shrink`). So the
 `sock_recv` pattern, remove the reader and add it back a tick later, costs one
 `modify` per wait instead of an unregister and a register, and a reader removed and
 re-added within one tick costs nothing. Re-arming a source that had no wakers, or
@@ -185,14 +185,6 @@ class Reactor:
         if src is None:
             return False
         return (src.reader if direction == READ else src.writer) is not None
-
-    def handle_for(self, fd: int, direction: int) -> Handle | None:
-        """The handle registered for `fd` in `direction`, if any."""
-        src = self._sources.get(fd)
-        if src is None:
-            return None
-        waker = src.reader if direction == READ else src.writer
-        return None if waker is None else waker._handle
 
     def forget(self, fd: int) -> None:
         """Drop `fd` from the kernel now: it is about to be closed by its owner.

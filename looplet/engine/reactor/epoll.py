@@ -46,8 +46,6 @@ class EpollReactor(Reactor):
         self._epoll: select.epoll = select.epoll()
         self.read_bits = _IN | _HUP_ERR
         self.write_bits = _OUT | _HUP_ERR
-        #: Orphan fds seen since the last rebuild; a rebuild is done once per poll at most.
-        self.rebuilds: int = 0
         # The maximum number of events per epoll_wait: what one tick can take in. More
         # ready fds are simply reported by the next poll (level-triggered).
         self._max_events: int = 1024
@@ -66,7 +64,6 @@ class EpollReactor(Reactor):
 
     def _orphaned(self, fd: int) -> None:
         # A new epoll object knows only what we register in it: the orphan is gone.
-        self.rebuilds += 1
         old = self._epoll
         self._epoll = select.epoll()
         old.close()
