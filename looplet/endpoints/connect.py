@@ -1,10 +1,10 @@
 """Client-side connection setup: `create_connection`, `create_unix_connection`, `connect_accepted_socket`.
 
 asyncio keeps this logic in `base_events.py` and `unix_events.py`; here it is the
-same logic, as plain async functions taking the loop first, with asyncio's argument
-checks, exception types and messages on each Python version. The loop's facade
+same logic, as plain async functions taking the engine's `Io` first, with asyncio's
+argument checks, exception types and messages on each Python version. The loop's
 methods (loop.py) delegate here; the server side is in serve.py, datagram endpoints
-in datagram_setup.py, `start_tls` and `sendfile` in transport_ops.py.
+in datagram.py, TLS in tls.py, sendfile in sendfile.py.
 
 The invariant owned here: a socket this module creates is either handed to exactly
 one transport or closed before the call returns or raises, so no failed attempt (a

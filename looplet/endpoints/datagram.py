@@ -1,8 +1,8 @@
 """Datagram endpoint setup: `create_datagram_endpoint` (UDP and Unix datagram sockets).
 
 asyncio's `base_events.create_datagram_endpoint`, as a plain async function taking
-the loop first, with asyncio's checks and messages on each Python version. The
-transport is looplet's (`loop._make_datagram_transport`).
+the engine's `Io` first, with asyncio's checks and messages on each Python version.
+The transport is looplet's (transports/datagram.py).
 
 The invariant owned here: of the sockets tried for the (family, proto) pairs the
 addresses resolve to, exactly one survives, handed to the transport; every other

@@ -1,7 +1,7 @@
 """Server-side setup: `create_server`, `create_unix_server`, and accepting connections.
 
 asyncio's logic from `base_events.py`, `unix_events.py` and `selector_events.py`, as
-plain functions taking the loop first, with asyncio's checks and messages on each
+plain functions taking the engine's `Io` first, with asyncio's checks and messages on each
 Python version. Servers are asyncio's own `asyncio.Server`: it drives the loop
 through the loop's `_start_serving` and `_stop_serving`, which are `start_serving`
 (watch the listening socket and call `accept_connections` when it is readable) and
