@@ -23,7 +23,8 @@ from setuptools.command.build_ext import build_ext
 HOT_MODULES = [
     "looplet/engine/scheduler.py",
     "looplet/engine/timers.py",
-    "looplet/engine/waker.py",
+    "looplet/engine/watch.py",
+    "looplet/engine/reactor/wakeup.py",
     "looplet/engine/reactor/base.py",
     "looplet/engine/reactor/epoll.py",
     "looplet/engine/reactor/poll.py",

@@ -18,7 +18,7 @@ import socket
 import zlib
 
 DOCUMENTS = {
-    "poem": "the loop polls and the wakers wake and the queue runs",
+    "poem": "the loop polls and the watches wake and the queue runs",
     "list": "eggs milk eggs bread",
     "motto": "poll wake run poll wake run",
 }

@@ -1,7 +1,7 @@
 """looplet: an asyncio event loop built on explicit poll/wake semantics.
 
-A reactor polls the OS for readiness; readiness and timers wake wakers; a woken
-waker puts its callback on the run queue once; the scheduler runs the queue. asyncio's
+A reactor polls the OS for readiness; a ready fd's watch puts its callback on the
+run queue once, due timers put theirs there directly; the scheduler runs the queue. asyncio's
 own Task and Future are driven as they are.
 
     import asyncio, looplet
@@ -30,7 +30,7 @@ from looplet.tools.observe import LagHistogram, Statistics, trace
 if TYPE_CHECKING:
     from looplet.policy import EventLoopPolicy
 
-#: True when the hot modules (scheduler, timers, wakers, reactor) run compiled by mypyc.
+#: True when the hot modules (scheduler, timers, watches, reactor) run compiled by mypyc.
 COMPILED: bool = not _scheduler.__file__.endswith(".py")
 
 __all__ = [

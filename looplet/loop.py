@@ -82,7 +82,7 @@ def _trim_source_traceback(obj: object) -> None:
 
 
 class EventLoop(asyncio.AbstractEventLoop):
-    """An asyncio event loop on looplet's reactor, wakers and run queue.
+    """An asyncio event loop on looplet's reactor, scheduler and run queue.
 
     Args:
         clock: where `time()` comes from; a `looplet.testing.VirtualClock` makes the
@@ -106,8 +106,8 @@ class EventLoop(asyncio.AbstractEventLoop):
         # method, bound here so a cancel costs no extra call.
         self._timer_handle_cancelled = self._timers.cancelled
         self._io = IoDriver(self, self._scheduler)
-        wakeup = self._scheduler.wakeup
-        self._scheduler.reactor.add(wakeup.fileno(), READ, asyncio.Handle(wakeup.drain, (), self, None))
+        #: Other threads' way to make a blocked poll return (thread-safe).
+        self._wake = self._scheduler.reactor.wakeup.wake
         self._closed = False
         self._thread_id: int | None = None
         self._exception_handler: errors.ExceptionHandler | None = None
@@ -343,12 +343,12 @@ class EventLoop(asyncio.AbstractEventLoop):
             handle = _new_handle(callback, args, self, copy_context() if context is None else context)
         # Append before waking: the wake-up must find the work already queued.
         self._ready.append(handle)
-        self._scheduler.wakeup.wake()
+        self._wake()
         return handle
 
     def _write_to_self(self) -> None:
         # asyncio's name for "wake the loop", used by asyncio.Runner and some libraries.
-        self._scheduler.wakeup.wake()
+        self._wake()
 
     def call_later(
         self, delay: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None

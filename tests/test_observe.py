@@ -25,7 +25,7 @@ import pytest
 import looplet
 from looplet.engine.handles import new_handle
 from looplet.engine.reactor import READ, pick_reactor
-from looplet.engine.waker import Waker
+from looplet.engine.watch import Watch
 from looplet.testing import VirtualClock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_statistics_count_a_known_workload_exactly(lloop: Any) -> None:
     assert after.ticks - before.ticks == 1
     assert after.callbacks_run - before.callbacks_run == 101
     assert (after.timers_scheduled, after.timers_cancelled, after.timers_pending) == (10, 9, 1)
-    assert after.registered_fds == 1  # the loop's own wake-up fd
+    assert after.registered_fds == 0  # the loop's own wake-up fd is not counted
     assert after.tasks_alive == 0 and after.wakes == 0
     # A cancelled handle in the queue is skipped, not counted as run.
     handles = [lloop.call_soon(noop) for _ in range(5)]
@@ -89,7 +89,7 @@ def test_statistics_count_wakes_and_tasks(lloop: Any) -> None:
     try:
         lloop.add_reader(a, on_readable)
         task = lloop.create_task(sender())
-        assert lloop.statistics().tasks_alive == 1 and lloop.statistics().registered_fds == 2
+        assert lloop.statistics().tasks_alive == 1 and lloop.statistics().registered_fds == 1
         start = lloop.statistics()
         lloop.run_forever()
         lloop.run_until_complete(task)
@@ -102,7 +102,7 @@ def test_statistics_count_wakes_and_tasks(lloop: Any) -> None:
         b.close()
 
 
-def test_a_wake_of_a_queued_waker_is_counted_as_coalesced() -> None:
+def test_a_wake_of_a_queued_watch_is_counted_as_coalesced() -> None:
     ready: deque[object] = deque()
     reactor = pick_reactor(ready, None)
     a, b = socket.socketpair()
@@ -112,8 +112,8 @@ def test_a_wake_of_a_queued_waker_is_counted_as_coalesced() -> None:
         b.send(b"!")
         events = reactor.poll(0.0)
         reactor.dispatch(events)
-        reactor.dispatch(events)  # before the waker ran: queued once, the second coalesced
-        assert len(ready) == 1 and isinstance(ready[0], Waker)
+        reactor.dispatch(events)  # before the watch ran: queued once, the second coalesced
+        assert len(ready) == 1 and isinstance(ready[0], Watch)
         assert (reactor.wakes, reactor.coalesced_wakes) == (2, 1)
     finally:
         reactor.close()

@@ -1,10 +1,10 @@
 """The engine: time, the run queue, timers, the scheduler, and the reactor.
 
 What it owns: `Clock` (clock.py), the lean handles built outside debug mode
-(handles.py), the timer heap (timers.py), the per-(fd, direction) slot a reactor
-queues when its fd is ready and the cross-thread wake-up fd (waker.py), the tick
-(scheduler.py: poll, fire due timers, run what is ready; the only place callbacks
-run), the OS readiness backends with their `Source` table (reactor/), and `Io`
+(handles.py), the timer heap (timers.py), the `Watch` a reactor queues when an fd is
+ready in one direction (watch.py), the tick (scheduler.py: poll, fire due timers, run
+what is ready; the only place callbacks run), the OS readiness backends with their
+`Source` table and the wake-up fd they own (reactor/), and `Io`
 (io.py), the one interface through which the layers above reach all of it.
 
 What it may import: the standard library and `looplet._asyncio`; nothing else of

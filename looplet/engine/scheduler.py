@@ -1,9 +1,9 @@
 """The scheduler: the run queue and `tick()`, one iteration of the loop.
 
 The invariant this module owns: `Scheduler.tick` is the only place callbacks are
-called; everything else (call_soon, wakers, timers, other threads) only appends to
+called; everything else (call_soon, fd watches, timers, other threads) only appends to
 `ready`. A tick polls the reactor (not blocking if work is ready or the loop is
-stopping, else until the next timer), lets the reactor wake the wakers, moves due
+stopping, else until the next timer), lets the reactor queue the watches of ready fds, moves due
 timers onto the queue, and then runs exactly the entries queued at that point:
 work queued by those callbacks waits for the next tick, after another poll, so I/O is
 never starved by a callback that keeps rescheduling itself. FIFO order is asyncio's
@@ -26,7 +26,7 @@ from looplet.engine.handles import TimerHandle as LeanTimerHandle
 from looplet.engine.reactor import Reactor, pick_reactor
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT
 from looplet.engine.timers import TimerQueue
-from looplet.engine.waker import ThreadWakeup, Waker
+from looplet.engine.watch import Watch
 
 logger: Final = logging.getLogger("asyncio")
 
@@ -50,7 +50,7 @@ def _report_callback_error(handle: Any, exc: BaseException) -> None:
 
 def _format_handle(handle: object) -> str:
     # asyncio's base_events._format_handle: name the task, not Task.__step.
-    handle = getattr(handle, "_handle", handle)  # a Waker: report what it runs
+    handle = getattr(handle, "_handle", handle)  # a Watch: report what it runs
     cb = getattr(handle, "_callback", None)
     task = getattr(cb, "__self__", None)
     if task is not None and type(task).__name__.endswith("Task"):
@@ -63,7 +63,6 @@ class Scheduler:
 
     __slots__ = (
         "_now",
-        "_wakeup_fd",
         "blocked",
         "callbacks_run",
         "clock",
@@ -81,11 +80,10 @@ class Scheduler:
         "ticks",
         "time_source",
         "timers",
-        "wakeup",
     )
 
     def __init__(self, clock: Clock | None = None, reactor: str | None = None) -> None:
-        #: The run queue: `Handle`s and `Waker`s, run in FIFO order by tick().
+        #: The run queue: `Handle`s, and the `Watch`es of ready fds, run in FIFO order by tick().
         self.ready: deque[object] = deque()
         self.timers: TimerQueue = TimerQueue()
         self.clock: Clock = Clock()
@@ -97,9 +95,6 @@ class Scheduler:
         self._now: Callable[[], float] = time.monotonic
         self.set_clock(clock if clock is not None else self.clock)
         self.reactor: Reactor = pick_reactor(self.ready, reactor)
-        #: Other threads' way in; the loop registers its drain() as a reader.
-        self.wakeup: ThreadWakeup = ThreadWakeup()
-        self._wakeup_fd: int = self.wakeup.fileno()
         #: Set by loop.stop(): the current tick completes, then run_forever returns.
         self.stopping: bool = False
         #: asyncio's debug mode: time every callback and report slow ones.
@@ -152,11 +147,11 @@ class Scheduler:
         events = None
         t_poll = 0.0
         if ready or self.stopping:
-            # Work is ready: poll without blocking, unless no fd but the wake-up fd is
-            # watched. Then a poll could only report other threads' wake-ups, whose
-            # work is queued already (they append before they wake); the wake-up fd
-            # stays readable, so the next blocking poll returns at once and drains it.
-            if not reactor.watches_only(self._wakeup_fd):
+            # Work is ready: poll without blocking, unless no fd is watched. Then a poll
+            # could only report other threads' wake-ups, whose work is queued already
+            # (they append before they wake); the wake-up fd stays readable, so the
+            # next blocking poll returns at once and drains it.
+            if not reactor.idle():
                 self.polls += 1
                 events = reactor.poll(0.0)
         else:
@@ -201,8 +196,8 @@ class Scheduler:
                 self.callbacks_run -= 1
                 continue
             kind = type(handle)
-            if kind is Waker:
-                # Waker._run, inlined: readiness runs the waker's handle.
+            if kind is Watch:
+                # Watch._run, inlined: readiness runs the watch's handle.
                 handle._queued = False
                 handle = handle._handle
                 if handle._cancelled:
@@ -262,7 +257,7 @@ class Scheduler:
                 self.callbacks_run -= 1
                 continue
             inner = handle
-            if type(handle) is Waker:
+            if type(handle) is Watch:
                 inner = handle._handle
                 if inner._cancelled:
                     handle._queued = False
@@ -291,8 +286,7 @@ class Scheduler:
         handle = inner = None  # as at the end of tick()
 
     def close(self) -> None:
-        """Drop queued work and timers; close the reactor and the wake-up fd."""
+        """Drop queued work and timers; close the reactor (and with it the wake-up fd)."""
         self.ready.clear()
         self.timers.clear()
         self.reactor.close()
-        self.wakeup.close()

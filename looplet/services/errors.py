@@ -28,7 +28,7 @@ def default_exception_handler(io: Io, context: dict[str, Any]) -> None:
     exception = context.get("exception")
     exc_info: Any = (type(exception), exception, exception.__traceback__) if exception is not None else False
     current = io.current_handle
-    current = getattr(current, "_handle", current)  # a Waker: the handle it runs
+    current = getattr(current, "_handle", current)  # a Watch: the handle it runs
     handle_tb = getattr(current, "_source_traceback", None)
     if "source_traceback" not in context and handle_tb:
         context["handle_traceback"] = handle_tb

@@ -10,7 +10,7 @@ closes) it is reset to -1.
 Why not the loop's eventfd: CPython writes one byte per signal, and an eventfd accepts
 only 8-byte writes (EINVAL), so signals get a socketpair of their own, created only
 when the first handler is added. As with asyncio, only the main thread can install
-handlers. Not a `Waker` per signal: a waker runs once however often it is woken
+handlers. Not a `Watch` per signal: a watch runs once however often it is woken
 before it runs, which would merge deliveries read in one tick into one call. Only the
 kernel coalesces (a standard signal sent again while still pending is one delivery);
 real-time signals queue, and each is a call.

@@ -89,7 +89,7 @@ class Statistics:
     ticks: int
     #: Callbacks and task steps run (cancelled handles skipped are not counted).
     callbacks_run: int
-    #: Readiness wakes of fd wakers, and those coalesced (the waker was queued already).
+    #: Readiness wakes of fd watches, and those coalesced (the watch was queued already).
     wakes: int
     coalesced_wakes: int
     #: Reactor polls, and the seconds spent in those that could block.
@@ -99,7 +99,7 @@ class Statistics:
     timers_scheduled: int
     timers_cancelled: int
     timers_pending: int
-    #: fds with a reader or writer now, the loop's own wake-up fd included.
+    #: fds with a reader or writer now (the loop's own wake-up fd is not one).
     registered_fds: int
     #: Tasks of this loop not yet done.
     tasks_alive: int

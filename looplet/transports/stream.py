@@ -1,6 +1,6 @@
 """SocketTransport: TCP and Unix stream sockets as `asyncio.Transport`.
 
-Reading: the fd's reader waker stays registered while the transport reads, so a
+Reading: the fd's reader watch stays registered while the transport reads, so a
 stream of reads costs one registration, not one per read; `Protocol` gets `recv()`
 bytes, `BufferedProtocol` gets `recv_into()` its own buffer (no copy). Writing:
 `write()` tries `send()` at once and buffers only what the kernel did not take, and

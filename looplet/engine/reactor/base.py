@@ -1,17 +1,19 @@
 """The reactor interface and the fd interest table every backend shares.
 
-A reactor owns one OS readiness object (an epoll or kqueue fd, a poll set) and the
-table of `Source`s: one per fd, with at most one reader and one writer `Waker`.
-`poll(timeout)` is the blocking OS wait and the only call that may block;
-`dispatch(events)` turns what it returned into `Waker.wake()` calls and nothing else.
+A reactor owns one OS readiness object (an epoll or kqueue fd, a poll set), the
+table of `Source`s: one per fd, with at most one reader and one writer `Watch`, and
+the wake-up fd through which other threads interrupt a poll (wakeup.py), which it
+registers itself and which is never a `Source`. `poll(timeout)` is the blocking OS
+wait and the only call that may block; `dispatch(events)` turns what it returned into
+`Watch.wake()` calls, and drains the wake-up fd, and does nothing else.
 
 The invariant owned here: the kernel is told about interest only when it grows.
 When interest shrinks (a reader is removed) the kernel is not told at once; the first
 event nobody wants for that fd makes the reactor drop it then (`_shrink`). So the
 `sock_recv` pattern, remove the reader and add it back a tick later, costs one
 `modify` per wait instead of an unregister and a register, and a reader removed and
-re-added within one tick costs nothing. Re-arming a source that had no wakers, or
-replacing a waker's handler, always tells the kernel (`modify`, falling back to
+re-added within one tick costs nothing. Re-arming a source that had no watches, or
+replacing a watch's handler, always tells the kernel (`modify`, falling back to
 `register`), because its fd may have been closed and reused meanwhile.
 """
 
@@ -22,7 +24,8 @@ from asyncio import Handle
 from collections import deque
 from typing import Final
 
-from looplet.engine.waker import Waker
+from looplet.engine.reactor.wakeup import ThreadWakeup
+from looplet.engine.watch import Watch
 
 #: Directions, with the values of `selectors.EVENT_READ` / `EVENT_WRITE`.
 READ: Final = 1
@@ -37,7 +40,7 @@ STALE_ERRNOS: Final = frozenset({errno.EBADF, errno.ENOENT, errno.EPERM})
 
 
 class Source:
-    """One registered fd: its wakers and the interest mask the kernel has for it."""
+    """One registered fd: its watches and the interest mask the kernel has for it."""
 
     __slots__ = ("fd", "fileobj", "kmask", "reader", "writer")
 
@@ -46,39 +49,53 @@ class Source:
         #: What the last registration was given for this fd (a socket, a file, or the fd
         #: itself): a socket closed since then has fileno() -1, and is found by identity.
         self.fileobj: object = None
-        #: What the kernel was last told (may exceed what the wakers want; see module doc).
+        #: What the kernel was last told (may exceed what the watches want; see module doc).
         self.kmask: int = 0
-        self.reader: Waker | None = None
-        self.writer: Waker | None = None
+        self.reader: Watch | None = None
+        self.writer: Watch | None = None
 
     def wanted(self) -> int:
-        """The mask the current wakers need."""
+        """The mask the current watches need."""
         return (READ if self.reader is not None else 0) | (WRITE if self.writer is not None else 0)
 
 
 class Reactor:
     """Base class of the backends: the interest table, dispatch, and the kernel calls.
 
-    Backends implement `_register`, `_modify`, `_unregister`, `poll` and `_close_os`,
-    set `name`, and set `read_bits`/`write_bits` to the bits of their native event
-    masks that wake a reader or a writer (hang-ups and errors wake both, as asyncio's
-    selectors do, so the callback sees the error from its own syscall).
+    Backends implement `_open_os`, `_register`, `_modify`, `_unregister`, `poll`
+    and `_close_os`, set `name`, and set `read_bits`/`write_bits` to the bits of
+    their native event masks that wake a reader or a writer (hang-ups and errors wake
+    both, as asyncio's selectors do, so the callback sees the error from its own
+    syscall).
     """
 
     name: str = "base"
 
     def __init__(self, ready: deque[object]) -> None:
-        #: The scheduler's run queue; wakers created here append to it.
+        #: The scheduler's run queue; watches created here append to it.
         self._ready: deque[object] = ready
         self._sources: dict[int, Source] = {}
         self.read_bits: int = READ
         self.write_bits: int = WRITE
         self.closed: bool = False
-        #: Wakes dispatched, and those that found their waker already queued.
+        #: Wakes dispatched, and those that found their watch already queued.
         self.wakes: int = 0
         self.coalesced_wakes: int = 0
+        self._open_os()
+        #: Other threads' way in: `wakeup.wake()` makes the current or next poll return.
+        self.wakeup: ThreadWakeup = ThreadWakeup()
+        self._wakeup_fd: int = self.wakeup.fileno()
+        try:
+            self._register(self._wakeup_fd, READ)
+        except BaseException:
+            self.wakeup.close()
+            self._close_os()
+            raise
 
     # -- the OS calls, one set per backend -------------------------------------------
+
+    def _open_os(self) -> None:
+        raise NotImplementedError
 
     def _register(self, fd: int, mask: int) -> None:
         raise NotImplementedError
@@ -115,12 +132,12 @@ class Reactor:
         src = self._sources.get(fd)
         if src is None:
             src = Source(fd)
-            old_waker = None
+            old_watch = None
         else:
-            old_waker = src.reader if direction == READ else src.writer
-        if old_waker is not None:
-            old = old_waker._handle
-            old_waker._handle = handle
+            old_watch = src.reader if direction == READ else src.writer
+        if old_watch is not None:
+            old = old_watch._handle
+            old_watch._handle = handle
             # Replacing a handler tells the kernel again (one modify): if the fd was
             # closed behind our back and its number reused, the old registration died
             # with it, and the new owner, who had no reason to remove first, would
@@ -129,11 +146,11 @@ class Reactor:
             src.fileobj = fileobj
             return old
         was_idle = src.reader is None and src.writer is None
-        waker = Waker(handle, self._ready)
+        watch = Watch(handle, self._ready)
         if direction == READ:
-            src.reader = waker
+            src.reader = watch
         else:
-            src.writer = waker
+            src.writer = watch
         want = src.wanted()
         if was_idle or (src.kmask & want) != want:
             try:
@@ -154,8 +171,8 @@ class Reactor:
         src = self._sources.get(fd)
         if src is None:
             return None
-        waker = src.reader if direction == READ else src.writer
-        if waker is None:
+        watch = src.reader if direction == READ else src.writer
+        if watch is None:
             return None
         if direction == READ:
             src.reader = None
@@ -165,7 +182,7 @@ class Reactor:
             # The idle source may linger (module doc); the object must not live on in it.
             src.fileobj = None
         # The kernel keeps its interest until an event for it arrives (module doc).
-        return waker._handle
+        return watch._handle
 
     def registered_fd_of(self, fileobj: object) -> int | None:
         """The fd of a registration (reader or writer) that was made for `fileobj`.
@@ -180,7 +197,7 @@ class Reactor:
         return None
 
     def has(self, fd: int, direction: int) -> bool:
-        """True if a waker is registered for `fd` in `direction`."""
+        """True if a watch is registered for `fd` in `direction`."""
         src = self._sources.get(fd)
         if src is None:
             return False
@@ -230,13 +247,16 @@ class Reactor:
     # -- dispatch ----------------------------------------------------------------------
 
     def dispatch(self, events: list[tuple[int, int]]) -> None:
-        """Wake the wakers for what `poll` returned; drop interest nobody has any more."""
+        """Wake the watches for what `poll` returned; drop interest nobody has any more."""
         sources = self._sources
         rbits = self.read_bits
         wbits = self.write_bits
         for fd, ev in events:
             src = sources.get(fd)
             if src is None:
+                if fd == self._wakeup_fd:
+                    self.wakeup.drain()
+                    continue
                 # Reported but not ours: a stale registration of a closed or reused fd.
                 self._unregister_quietly(fd, READ | WRITE)
                 continue
@@ -275,7 +295,7 @@ class Reactor:
         # (an orphan rebuild may have dropped it already)
         self._sources.pop(src.fd, None)
         if want:
-            # Still wanted but its registration was stale: wake the wakers so their own
+            # Still wanted but its registration was stale: wake the watches so their own
             # syscalls see the error (EBADF) instead of waiting forever.
             if src.reader is not None:
                 src.reader.wake()
@@ -284,11 +304,13 @@ class Reactor:
 
     # -- lifecycle and introspection ---------------------------------------------------
 
-    def watches_only(self, fd: int) -> bool:
-        """True if no fd but `fd` has a registration (kernel-side or waker)."""
-        sources = self._sources
-        n = len(sources)
-        return n == 0 or (n == 1 and fd in sources)
+    def idle(self) -> bool:
+        """True if no fd has a registration (a watch, or interest the kernel still has).
+
+        Then a poll could only report other threads' wake-ups, whose work is on the
+        run queue already.
+        """
+        return not self._sources
 
     def registered_fds(self) -> list[int]:
         """The fds that currently have a reader or a writer."""
@@ -300,8 +322,9 @@ class Reactor:
             return
         self.closed = True
         for src in self._sources.values():
-            for waker in (src.reader, src.writer):
-                if waker is not None:
-                    waker._handle.cancel()
+            for watch in (src.reader, src.writer):
+                if watch is not None:
+                    watch._handle.cancel()
         self._sources.clear()
         self._close_os()
+        self.wakeup.close()

@@ -23,7 +23,6 @@ epoll set: rare, O(n), and the only cure short of EPOLLONESHOT.
 from __future__ import annotations
 
 import select
-from collections import deque
 
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
 
@@ -41,8 +40,7 @@ class EpollReactor(Reactor):
 
     name = "epoll"
 
-    def __init__(self, ready: deque[object]) -> None:
-        super().__init__(ready)
+    def _open_os(self) -> None:
         self._epoll: select.epoll = select.epoll()
         self.read_bits = _IN | _HUP_ERR
         self.write_bits = _OUT | _HUP_ERR
@@ -67,6 +65,7 @@ class EpollReactor(Reactor):
         old = self._epoll
         self._epoll = select.epoll()
         old.close()
+        self._register(self._wakeup_fd, READ)
         for src in list(self._sources.values()):
             mask = src.wanted()
             if not mask:
@@ -78,9 +77,9 @@ class EpollReactor(Reactor):
             except OSError:
                 # Closed while registered: wake its owners so they see the error.
                 src.kmask = 0
-                for waker in (src.reader, src.writer):
-                    if waker is not None:
-                        waker.wake()
+                for watch in (src.reader, src.writer):
+                    if watch is not None:
+                        watch.wake()
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is None:

@@ -8,14 +8,13 @@
   EBADF or ENOENT, which we ignore.
 - EV_EOF is reported in `flags` with the filter that saw it; it wakes that direction.
 - One kevent is returned per (fd, filter), so an fd ready both ways comes back twice;
-  dispatch is per event and each waker coalesces, so that is harmless.
+  dispatch is per event and each watch coalesces, so that is harmless.
 - EINTR is retried by Python (PEP 475).
 """
 
 from __future__ import annotations
 
 import select
-from collections import deque
 
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, STALE_ERRNOS, WRITE, Reactor
 
@@ -28,8 +27,7 @@ class KqueueReactor(Reactor):
 
     name = "kqueue"
 
-    def __init__(self, ready: deque[object]) -> None:
-        super().__init__(ready)
+    def _open_os(self) -> None:
         self._kq = select.kqueue()  # type: ignore[attr-defined,unused-ignore]
         self.read_bits = _KQ_READ
         self.write_bits = _KQ_WRITE
@@ -65,7 +63,7 @@ class KqueueReactor(Reactor):
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is not None:
             timeout = min(max(timeout, 0.0), MAX_POLL_TIMEOUT)
-        kevents = self._kq.control(None, max(len(self._sources), 1), timeout)
+        kevents = self._kq.control(None, len(self._sources) + 1, timeout)
         out = []
         for kev in kevents:
             if kev.filter == select.KQ_FILTER_READ:  # type: ignore[attr-defined,unused-ignore]

@@ -17,7 +17,6 @@ import contextlib
 import math
 import os
 import select
-from collections import deque
 
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT, READ, WRITE, Reactor
 
@@ -35,8 +34,7 @@ class PollReactor(Reactor):
 
     name = "poll"
 
-    def __init__(self, ready: deque[object]) -> None:
-        super().__init__(ready)
+    def _open_os(self) -> None:
         self._poll = select.poll()
         self.read_bits = _IN | _ERR
         self.write_bits = _OUT | _ERR

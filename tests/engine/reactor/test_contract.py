@@ -88,14 +88,14 @@ def test_writer_and_reader_on_one_fd(reactor: Reactor, pair: tuple[socket.socket
     assert reactor.has(a.fileno(), READ) and reactor.has(a.fileno(), WRITE)
 
 
-def test_waker_woken_twice_runs_once(reactor: Reactor, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_watch_woken_twice_runs_once(reactor: Reactor, pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     calls: list[str] = []
     reactor.add(a.fileno(), READ, handle(calls, "r"))
     b.send(b"x")
     events = reactor.poll(0)
     reactor.dispatch(events)
-    reactor.dispatch(events)  # the same readiness reported again before the waker ran
+    reactor.dispatch(events)  # the same readiness reported again before the watch ran
     assert len(reactor._ready) == 1
 
 

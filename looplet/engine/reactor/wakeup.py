@@ -1,14 +1,12 @@
-"""Wakers: the only path by which readiness and timers put work on the run queue.
+"""The reactor's wake-up fd: how other threads make a blocked poll return.
 
-A `Waker` wraps one `asyncio.Handle`. `wake()` appends the waker to the ready queue
-unless it is already there, so however often a waker is woken before it runs, it runs
-once (the coalescing is counted, for `statistics()`). The scheduler clears the flag just
-before running the handle, so a wake that arrives while the handle runs queues it again.
-
-`ThreadWakeup` is the cross-thread half: the one fd that other threads write to so
-that a blocked `reactor.poll()` returns. It too coalesces: one write per poll, not one
-per `call_soon_threadsafe`. Its invariant: no write reaches the fd number after
-`close()` has closed it, whatever thread writes, with or without the GIL.
+`ThreadWakeup` is one eventfd (a socketpair where there is none) that the reactor
+registers for reading when it opens and drains itself in `dispatch`, before the
+run queue is read: it is never a `Source` and never puts anything on the run queue,
+because the work a wake announces was appended to the queue before the wake.
+It coalesces: one write per poll, not one per `call_soon_threadsafe`. Its invariant:
+no write reaches the fd number after `close()` has closed it, whatever thread
+writes, with or without the GIL.
 """
 
 from __future__ import annotations
@@ -16,43 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from asyncio import Handle
-from collections import deque
 from typing import Final
-
-
-class Waker:
-    """One registration's wake-up: readiness of an fd, in one direction."""
-
-    __slots__ = ("_cancelled", "_handle", "_queued", "_ready")
-
-    def __init__(self, handle: Handle, ready: deque[object]) -> None:
-        #: The callback to run; replaced in place when a reader/writer is re-added.
-        self._handle: Handle = handle
-        #: The run queue this waker appends itself to.
-        self._ready: deque[object] = ready
-        #: True while the waker sits in the run queue; the coalescing flag.
-        self._queued: bool = False
-        #: The scheduler skips cancelled entries; a waker is never cancelled, its handle is.
-        self._cancelled: bool = False
-
-    def wake(self) -> bool:
-        """Queue the handle to run; return False if it was queued already (a coalesced wake)."""
-        if self._queued:
-            return False
-        self._queued = True
-        self._ready.append(self)
-        return True
-
-    def _run(self) -> None:
-        self._queued = False
-        handle = self._handle
-        if not handle._cancelled:
-            handle._run()
-
-    def __repr__(self) -> str:
-        return f"<Waker queued={self._queued} {self._handle!r}>"
-
 
 # Eventfd is one fd and one 8-byte counter: cheaper than a socketpair for a wake-up
 # that carries no data. Signals cannot use it (see looplet/services/signals.py).

@@ -1,8 +1,8 @@
-"""Waker and ThreadWakeup: coalescing, and waking a blocked poll from another thread."""
+"""ThreadWakeup, the reactor's wake-up fd: waking a blocked poll from another thread,
+coalescing, and no write after close; and the reactor that owns it."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import threading
@@ -11,36 +11,9 @@ from collections import deque
 import pytest
 from support import join, wait_for
 
-from looplet.engine import waker as waker_module
-from looplet.engine.waker import ThreadWakeup, Waker
-
-
-class FakeLoop:
-    def get_debug(self) -> bool:
-        return False
-
-
-def test_waker_coalesces_until_it_runs() -> None:
-    ready: deque[object] = deque()
-    calls: list[int] = []
-    w = Waker(asyncio.Handle(calls.append, (1,), FakeLoop(), None), ready)  # type: ignore[arg-type]
-    assert w.wake() is True
-    assert w.wake() is False
-    assert len(ready) == 1
-    ready.popleft()._run()  # type: ignore[attr-defined]
-    assert calls == [1]
-    assert w.wake() is True  # runnable again once it ran
-
-
-def test_waker_skips_a_cancelled_handle() -> None:
-    ready: deque[object] = deque()
-    calls: list[int] = []
-    h = asyncio.Handle(calls.append, (1,), FakeLoop(), None)  # type: ignore[arg-type]
-    w = Waker(h, ready)
-    w.wake()
-    h.cancel()
-    ready.popleft()._run()  # type: ignore[attr-defined]
-    assert calls == []
+from looplet.engine.reactor import available_reactors, pick_reactor
+from looplet.engine.reactor import wakeup as wakeup_module
+from looplet.engine.reactor.wakeup import ThreadWakeup
 
 
 @pytest.mark.parametrize("use_eventfd", [True, False], ids=["eventfd", "socketpair"])
@@ -111,19 +84,54 @@ def test_close_waits_for_a_wake_already_writing(monkeypatch: pytest.MonkeyPatch)
         else:
             wrote.append(fd)
 
-    monkeypatch.setattr(waker_module.os, "eventfd_write", slow_write)
+    monkeypatch.setattr(wakeup_module.os, "eventfd_write", slow_write)
     fd = wake.fileno()
-    waker = threading.Thread(target=wake.wake)
+    writer = threading.Thread(target=wake.wake)
     closer = threading.Thread(target=wake.close)
-    waker.start()
+    writer.start()
     wait_for(writing, "writing")
     closer.start()
     # The closer is held by the writer: it cannot finish before the write is allowed.
     closer.join(0.2)
     still_closing = closer.is_alive()
     may_write.set()
-    join(waker)
+    join(writer)
     join(closer)
     assert still_closing
     assert wrote == [fd]
     assert wake.fileno() == -1
+
+
+@pytest.mark.parametrize("name", available_reactors())
+def test_the_reactor_drains_its_wakeup_and_queues_nothing(name: str) -> None:
+    """A wake from another thread ends a poll that would block forever; dispatch drains
+    it without putting anything on the run queue, and the reactor counts as idle."""
+    ready: deque[object] = deque()
+    reactor = pick_reactor(ready, name)
+    try:
+        assert reactor.idle() and reactor.registered_fds() == []
+        thread = threading.Thread(target=reactor.wakeup.wake)
+        thread.start()
+        events = reactor.poll(None)
+        join(thread)
+        assert [fd for fd, _ in events] == [reactor.wakeup.fileno()]
+        reactor.dispatch(events)
+        assert not ready and reactor.wakes == 0
+        assert reactor.poll(0) == []  # drained: the fd is not readable any more
+    finally:
+        reactor.close()
+    assert reactor.wakeup.fileno() == -1
+    reactor.wakeup.wake()  # after close: ignored
+
+
+@pytest.mark.skipif("epoll" not in available_reactors(), reason="epoll is Linux-only")
+def test_an_epoll_rebuild_keeps_the_wakeup() -> None:
+    """The epoll backend rebuilds its set to drop an orphaned registration; the wake-up
+    fd is not a Source, and must be registered in the new set too."""
+    reactor = pick_reactor(deque(), "epoll")
+    try:
+        reactor._orphaned(-1)
+        reactor.wakeup.wake()
+        assert [fd for fd, _ in reactor.poll(0)] == [reactor.wakeup.fileno()]
+    finally:
+        reactor.close()
