@@ -30,7 +30,7 @@ async def test_mixed(capsys, record_loop):
     assert capsys.readouterr().out.splitlines() == [
         "list: 4 words, crc32 8e9c1a99",
         "motto: 6 words, crc32 75323bd5",
-        "poem: 11 words, crc32 c04e0eb5",
+        "poem: 11 words, crc32 c84fe80a",
         "condition met: a+b+c",
         "slow step timed out",
         "got SIGUSR1",
