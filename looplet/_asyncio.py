@@ -34,6 +34,7 @@ from asyncio import (
     coroutines,
     events,
     format_helpers,
+    futures,
     sslproto,
     staggered,
     tasks,
@@ -344,6 +345,13 @@ require(trsock, "TransportSocket")
 TransportSocket = trsock.TransportSocket
 check_signature(TransportSocket, "asyncio.trsock.TransportSocket", ("sock",))
 
+#: Complete a waiter unless its caller gave up on it (cancelled it): asyncio's own,
+#: called as `loop.call_soon(set_result_unless_cancelled, waiter, None)`, as there.
+set_result_unless_cancelled: Final[Callable[[asyncio.Future[Any], Any], None]] = require(
+    futures, "_set_result_unless_cancelled"
+)
+check_signature(set_result_unless_cancelled, "asyncio.futures._set_result_unless_cancelled", ("fut", "result"))
+
 #: Happy eyeballs: start the attempts `delay` apart, keep the first to connect.
 require(staggered, "staggered_race")
 staggered_race: Final = staggered.staggered_race
@@ -365,15 +373,12 @@ check_refers_to(
     "the transport looplet hands the application (as asyncio's own loops do)",
 )
 
-#: asyncio's write flow control, which looplet's write pipe transport inherits.
+#: asyncio's write flow control, which asyncio's own transports carry (TLS's, over a
+#: looplet transport): sendfile's fallback accepts a transport that has it.
 require(transports, "_FlowControlMixin")
 FlowControlMixin = transports._FlowControlMixin
 if not issubclass(FlowControlMixin, asyncio.Transport):
     raise unsupported("asyncio.transports._FlowControlMixin is no longer an asyncio.Transport")
-check_signature(
-    FlowControlMixin.__init__, "asyncio.transports._FlowControlMixin.__init__", ("extra", "loop"), method=True
-)
-check_methods(FlowControlMixin, "_maybe_pause_protocol", "_maybe_resume_protocol")
 
 #: How a transport says whether loop.sendfile() may use os.sendfile on it.
 require(constants, "_SendfileMode")

@@ -123,19 +123,19 @@ async def transport_sendfile_native(io: Io, transp: SocketTransport, file: Any, 
     The transport stops reading and drains its buffer, and does not claim its fd
     meanwhile, so that sock_* may use it.
     """
-    io.release(transp._sock_fd)
+    io.release(transp._fd)
     resume_reading = transp.is_reading()
     transp.pause_reading()
     await transp._make_empty_waiter()
     try:
-        sock = transp._sock
+        sock = transp._file
         assert sock is not None
         return await sock_sendfile(io, sock, file, offset, count, False)
     finally:
         transp._reset_empty_waiter()
         if resume_reading:
             transp.resume_reading()
-        io.claim(transp._sock_fd, transp)
+        io.claim(transp._fd, transp)
 
 
 class _SendfileFallbackProtocol(asyncio.Protocol):

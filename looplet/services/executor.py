@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from looplet._asyncio import set_result_unless_cancelled
+
 logger = logging.getLogger("asyncio")
 
 
@@ -71,7 +73,7 @@ class DefaultExecutor:
         try:
             executor.shutdown(wait=True)
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_set_result_unless_cancelled, future)
+                loop.call_soon_threadsafe(set_result_unless_cancelled, future, None)
         except Exception as ex:
             if not loop.is_closed() and not future.cancelled():
                 loop.call_soon_threadsafe(future.set_exception, ex)
@@ -83,8 +85,3 @@ class DefaultExecutor:
         if executor is not None:
             self.default = None
             executor.shutdown(wait=False)
-
-
-def _set_result_unless_cancelled(fut: asyncio.Future[None]) -> None:
-    if not fut.cancelled():
-        fut.set_result(None)

@@ -15,9 +15,9 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
-from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
 from looplet.engine.reactor import WRITE
-from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
+from looplet.transports.base import SocketTransportBase, logger
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
@@ -46,13 +46,13 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
             return
         try:
-            data, addr = self._sock.recvfrom(self.max_size)  # type: ignore[union-attr]
+            data, addr = self._file.recvfrom(self.max_size)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
@@ -84,7 +84,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
                 self._send(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                self._io.add(self._sock_fd, WRITE, self._sendto_ready)
+                self._io.add(self._fd, WRITE, self._sendto_ready)
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -98,7 +98,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         self._maybe_pause_protocol()
 
     def _send(self, data: Any, addr: Any) -> None:
-        sock = self._sock
+        sock = self._file
         assert sock is not None
         if self._extra["peername"]:
             sock.send(data)
@@ -125,6 +125,6 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
                 return
         self._maybe_resume_protocol()  # may queue more
         if not self._buffer:
-            self._io.remove(self._sock_fd, WRITE)
+            self._io.remove(self._fd, WRITE)
             if self._closing:
                 self._call_connection_lost(None)

@@ -12,17 +12,14 @@ import asyncio
 from typing import Any
 
 
-# A Transport, as asyncio's own _FlowControlMixin is: single inheritance, as mypyc
-# needs, so the transports stay compilable (the build does not compile them: setup.py).
-class WriteFlowControl(asyncio.Transport):
-    """Water marks and the pause/resume calls; the transport keeps `_buffer_size` current."""
+class WriteFlowControl(asyncio.WriteTransport):
+    """Water marks and the pause/resume calls; the transport says how much it buffers."""
 
-    # Plain class attributes, not __init__ state: transports initialise their own base
-    # classes, and a half-built transport's __repr__ may read these.
+    # Plain class attributes, not __init__ state: a half-built transport's __repr__
+    # may read these.
     _protocol_paused: bool = False
     _high_water: int = 64 * 1024
     _low_water: int = 16 * 1024
-    _buffer_size: int = 0
     _loop: Any
     _protocol: Any
 
@@ -47,7 +44,7 @@ class WriteFlowControl(asyncio.Transport):
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
-        if self._buffer_size <= self._high_water or self._protocol_paused:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
             return
         self._protocol_paused = True
         try:
@@ -65,7 +62,7 @@ class WriteFlowControl(asyncio.Transport):
             )
 
     def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._buffer_size > self._low_water:
+        if not self._protocol_paused or self.get_write_buffer_size() > self._low_water:
             return
         self._protocol_paused = False
         try:

@@ -21,103 +21,47 @@ import errno
 import logging
 import os
 import stat
-import warnings
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, FlowControlMixin
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
 from looplet.engine.reactor import READ, WRITE
-from looplet.transports.base import set_result_unless_cancelled
+from looplet.transports.base import TransportBase
+from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
-_READ_MAX: Final = 256 * 1024
 
-
-def _pipe_kind(fileno: int) -> tuple[bool, bool, bool]:
+def _check_pipe(fileno: int, *, write: bool) -> None:
     mode = os.fstat(fileno).st_mode
-    return stat.S_ISFIFO(mode), stat.S_ISSOCK(mode), stat.S_ISCHR(mode)
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode):
+        return
+    if write:
+        raise ValueError("Pipe transport is only for pipes, sockets and character devices")
+    raise ValueError("Pipe transport is for pipes/sockets only.")
 
 
-class _PipeTransportBase:
-    """The pipe object, its fd, and the one way a pipe transport ends."""
-
-    # Read by __del__, which may run on a transport whose __init__ raised.
-    _pipe: Any = None
-    _fileno: int = -1
-    _extra: dict[str, Any]
-
-    def __init__(self, io: Io, pipe: Any, protocol: Any) -> None:
-        self._io: Io | None = io
-        self._loop: asyncio.AbstractEventLoop | None = io.loop
-        self._extra["pipe"] = pipe
-        self._protocol: Any = protocol
-        self._closing = False
-        # fileno() first: if it raises, there is no pipe to report as unclosed.
-        self._fileno = pipe.fileno()
-        self._pipe = pipe
-
-    def _live_io(self) -> Io:
-        io = self._io
-        assert io is not None, "the transport has ended"
-        return io
-
-    def set_protocol(self, protocol: Any) -> None:
-        """Deliver events to `protocol` from now on."""
-        self._protocol = protocol
-
-    def get_protocol(self) -> Any:
-        """The protocol events are delivered to."""
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        """True once the transport is closing or closed."""
-        return self._closing
-
-    def _describe(self, direction: int) -> list[str]:
-        info = [type(self).__name__]
-        if self._pipe is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._fileno}")
-        io = self._io
-        if self._pipe is not None and io is not None and not io.loop.is_closed():
-            polling = io.watching(self._fileno, direction)
-            info.append("polling" if polling else "idle")
-        elif self._pipe is not None:
-            info.append("open")
-        else:
-            info.append("closed")
-        return info
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            io = self._io
-            if io is not None and not io.loop.is_closed():
-                # The fd number is about to be free for reuse: the reactor must not
-                # keep a registration that a new file would inherit.
-                io.forget(self._fileno)
-            self._pipe.close()
-            self._pipe = None
-            self._protocol = None
-            self._loop = None
-            self._io = None
+def _describe(transport: TransportBase, direction: int) -> list[str]:
+    # asyncio's pipe repr: "<_UnixReadPipeTransport fd=7 polling>".
+    info = [type(transport).__name__]
+    if transport._file is None:
+        info.append("closed")
+    elif transport._closing:
+        info.append("closing")
+    info.append(f"fd={transport._fd}")
+    if transport._file is not None and not transport._loop.is_closed():
+        info.append("polling" if transport._io.watching(transport._fd, direction) else "idle")
+    elif transport._file is not None:
+        info.append("open")
+    else:
+        info.append("closed")
+    return info
 
 
-class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
+class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
     """The read end of a pipe (or FIFO, tty, socket) as an asyncio ReadTransport."""
-
-    max_size: int = _READ_MAX
 
     def __init__(
         self,
@@ -127,36 +71,27 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        asyncio.ReadTransport.__init__(self, extra)
-        _PipeTransportBase.__init__(self, io, pipe, protocol)
+        super().__init__(io, pipe, protocol, extra)
+        self._extra["pipe"] = pipe
+        try:
+            _check_pipe(self._fd, write=False)
+        except ValueError:
+            self._file = self._protocol = None
+            raise
+        os.set_blocking(self._fd, False)
         loop = io.loop
-        self._paused = False
-        is_fifo, is_socket, is_char = _pipe_kind(self._fileno)
-        if not (is_fifo or is_socket or is_char):
-            self._pipe = None
-            self._protocol = None
-            raise ValueError("Pipe transport is for pipes/sockets only.")
-        os.set_blocking(self._fileno, False)
         loop.call_soon(self._protocol.connection_made, self)
         # Reading starts only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        return "<{}>".format(" ".join(self._describe(READ)))
-
-    def is_reading(self) -> bool:
-        """True unless reading is paused or the transport is closing."""
-        return not self._paused and not self._closing
-
-    def _start_reading(self) -> None:
-        if self.is_reading():
-            self._live_io().add(self._fileno, READ, self._read_ready)
+        return "<{}>".format(" ".join(_describe(self, READ)))
 
     def _read_ready(self) -> None:
         try:
-            data = os.read(self._fileno, self.max_size)
+            data = os.read(self._fd, self.max_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -165,62 +100,21 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         if data:
             self._protocol.data_received(data)
             return
-        io = self._live_io()
-        loop = io.loop
-        if io.debug:
+        if self._io.debug:
             logger.info("%r was closed by peer", self)
         self._closing = True
-        io.remove(self._fileno, READ)
-        loop.call_soon(self._protocol.eof_received)
-        loop.call_soon(self._call_connection_lost, None)
+        self._conn_lost += 1
+        self._io.remove(self._fd, READ)
+        self._loop.call_soon(self._protocol.eof_received)
+        self._loop.call_soon(self._call_connection_lost, None)
 
-    def pause_reading(self) -> None:
-        """Stop delivering data until resume_reading()."""
-        if not self.is_reading():
-            return
-        self._paused = True
-        io = self._live_io()
-        io.remove(self._fileno, READ)
-        if io.debug:
-            logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        """Deliver data again after pause_reading()."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        io = self._live_io()
-        io.add(self._fileno, READ, self._read_ready)
-        if io.debug:
-            logger.debug("%r resumes reading", self)
-
-    def close(self) -> None:
-        """Stop reading and close the pipe; connection_lost(None) follows."""
-        if not self._closing:
-            self._close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
-        # EIO is how a pty's reader learns that the other side hung up: not a bug.
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._live_io().debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._live_io().loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
-        self._close(exc)
-
-    def _close(self, exc: BaseException | None) -> None:
-        self._closing = True
-        io = self._live_io()
-        loop = io.loop
-        io.remove(self._fileno, READ)
-        loop.call_soon(self._call_connection_lost, exc)
+    def _is_peer_error(self, exc: BaseException) -> bool:
+        # EIO is how a pty's reader learns that the other side hung up; any other error
+        # reading a pipe is worth reporting.
+        return isinstance(exc, OSError) and exc.errno == errno.EIO
 
 
-# asyncio's own flow-control mixin, as its write pipe uses: looplet's WriteFlowControl
-# is written for single inheritance (see flow.py), and the pipes are not on the hot path.
-class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
+class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
     """The write end of a pipe (or FIFO, character device, socket) as an asyncio WriteTransport.
 
     Writes go straight to the fd while nothing is buffered; what the pipe does not take
@@ -235,46 +129,66 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        FlowControlMixin.__init__(self, extra, io.loop)
-        _PipeTransportBase.__init__(self, io, pipe, protocol)
-        loop = io.loop
+        super().__init__(io, pipe, protocol, extra)
+        self._extra["pipe"] = pipe
         self._buffer = bytearray()
-        #: Counts writes after the pipe broke; nonzero once it is broken.
-        self._conn_lost = 0
-        is_fifo, is_socket, is_char = _pipe_kind(self._fileno)
-        if not (is_char or is_fifo or is_socket):
-            self._pipe = None
-            self._protocol = None
-            raise ValueError("Pipe transport is only for pipes, sockets and character devices")
-        os.set_blocking(self._fileno, False)
+        try:
+            _check_pipe(self._fd, write=True)
+        except ValueError:
+            self._file = self._protocol = None
+            raise
+        mode = os.fstat(self._fd).st_mode
+        os.set_blocking(self._fd, False)
+        loop = io.loop
         loop.call_soon(self._protocol.connection_made, self)
-        if is_socket or is_fifo:
+        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
             # The write end polls readable when the read end closes: the way to hear
             # of it without writing. Watched only once connection_made() has run.
-            loop.call_soon(self._watch_for_reader_gone)
+            loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def __repr__(self) -> str:
-        info = self._describe(WRITE)
-        if self._pipe is not None and self._loop is not None and not self._loop.is_closed():
+        info = _describe(self, WRITE)
+        if self._file is not None and not self._loop.is_closed():
             info.append(f"bufsize={self.get_write_buffer_size()}")
         return "<{}>".format(" ".join(info))
 
-    def _watch_for_reader_gone(self) -> None:
-        if self._pipe is not None and not self._closing:
-            self._live_io().add(self._fileno, READ, self._read_ready)
+    # A write pipe reads nothing: its READ watch only hears of the reader going away.
+    # These are asyncio's write pipe's answers.
+    def is_reading(self) -> bool:
+        raise NotImplementedError
+
+    def pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading(self) -> None:
+        raise NotImplementedError
+
+    def _start_reading(self) -> None:
+        if not self._closing:
+            self._io.add(self._fd, READ, self._read_ready)
+
+    def _read_ready(self) -> None:
+        # The reader went away. With data still buffered, that data is lost: say so.
+        if self._io.debug:
+            logger.info("%r was closed by peer", self)
+        if self._buffer:
+            self._force_close(BrokenPipeError())
+        else:
+            self._force_close(None)
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by write() and not yet taken by the pipe."""
         return len(self._buffer)
 
-    def _read_ready(self) -> None:
-        # The reader went away. With data still buffered, that data is lost: say so.
-        io = self._live_io()
-        if io.debug:
-            logger.info("%r was closed by peer", self)
-        self._close(BrokenPipeError() if self._buffer else None)
+    def _write_pending(self) -> bool:
+        return bool(self._buffer)
+
+    def _discard_buffer(self) -> None:
+        if self._buffer:
+            self._buffer.clear()
+            self._io.remove(self._fd, WRITE)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write `data`: at once if the pipe takes it, else buffered in order."""
@@ -291,43 +205,39 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
             return
         if not self._buffer:
             try:
-                n = os.write(self._fileno, data)
+                n = os.write(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._conn_lost += 1
                 self._fatal_error(exc, "Fatal write error on pipe transport")
                 return
             if n == len(data):
                 return
             if n > 0:
                 data = memoryview(data)[n:]
-            self._live_io().add(self._fileno, WRITE, self._write_ready)
+            self._io.add(self._fd, WRITE, self._write_ready)
         self._buffer += data
-        self._maybe_pause_protocol()  # type: ignore[attr-defined]  # typeshed omits the private mixin methods
+        self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:
-        io = self._live_io()
         try:
-            n = os.write(self._fileno, self._buffer)
+            n = os.write(self._fd, self._buffer)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._buffer.clear()
-            self._conn_lost += 1
-            io.remove(self._fileno, WRITE)
             self._fatal_error(exc, "Fatal write error on pipe transport")
             return
         if n == len(self._buffer):
             self._buffer.clear()
-            io.remove(self._fileno, WRITE)
-            self._maybe_resume_protocol()  # type: ignore[attr-defined]  # may write again
+            self._io.remove(self._fd, WRITE)
+            self._maybe_resume_protocol()  # may write again
             if self._closing:
-                io.remove(self._fileno, READ)
+                self._io.remove(self._fd, READ)
+                self._conn_lost += 1
                 self._call_connection_lost(None)
             return
         if n > 0:
@@ -339,43 +249,4 @@ class WritePipeTransport(_PipeTransportBase, FlowControlMixin):
 
     def write_eof(self) -> None:
         """Close the pipe once the buffer is flushed; connection_lost(None) follows."""
-        if self._closing:
-            return
-        assert self._pipe is not None
-        self._closing = True
-        if not self._buffer:
-            io = self._live_io()
-            loop = io.loop
-            io.remove(self._fileno, READ)
-            loop.call_soon(self._call_connection_lost, None)
-
-    def close(self) -> None:
-        """Flush, then close the pipe (write_eof is all a write pipe needs)."""
-        if self._pipe is not None and not self._closing:
-            self.write_eof()
-
-    def abort(self) -> None:
-        """Close now, dropping buffered data; connection_lost(None) follows."""
-        self._close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
-        # OSErrors (EPIPE above all) are the reader's doing: the protocol hears of them
-        # through connection_lost(exc); anything else is a bug worth reporting.
-        if isinstance(exc, OSError):
-            if self._live_io().debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._live_io().loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
-            )
-        self._close(exc)
-
-    def _close(self, exc: BaseException | None = None) -> None:
-        self._closing = True
-        io = self._live_io()
-        loop = io.loop
-        if self._buffer:
-            io.remove(self._fileno, WRITE)
-        self._buffer.clear()
-        io.remove(self._fileno, READ)
-        loop.call_soon(self._call_connection_lost, exc)
+        self.close()

@@ -20,9 +20,9 @@ import sys
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
-from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode
+from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode, set_result_unless_cancelled
 from looplet.engine.reactor import READ, WRITE
-from looplet.transports.base import SocketTransportBase, logger, set_result_unless_cancelled
+from looplet.transports.base import SocketTransportBase, logger
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
@@ -86,7 +86,7 @@ class SocketTransport(SocketTransportBase):
         # Reading starts only after connection_made() ran.
         loop.call_soon(self._start_reading, context=context)
         if waiter is not None:
-            loop.call_soon(set_result_unless_cancelled, waiter, context=context)
+            loop.call_soon(set_result_unless_cancelled, waiter, None, context=context)
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
@@ -102,7 +102,7 @@ class SocketTransport(SocketTransportBase):
             self._read_into_buffer()
             return
         try:
-            data = self._sock.recv(self.max_size)  # type: ignore[union-attr]
+            data = self._file.recv(self.max_size)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -131,7 +131,7 @@ class SocketTransport(SocketTransportBase):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            nbytes = self._sock.recv_into(buf)  # type: ignore[union-attr]
+            nbytes = self._file.recv_into(buf)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -161,7 +161,7 @@ class SocketTransport(SocketTransportBase):
             return
         if keep_open:
             # The protocol may still write; there is just nothing more to read.
-            self._io.remove(self._sock_fd, READ)
+            self._io.remove(self._fd, READ)
         else:
             self.close()
 
@@ -186,7 +186,7 @@ class SocketTransport(SocketTransportBase):
             return
         if not self._buffer:
             try:
-                n = self._sock.send(data)  # type: ignore[union-attr]
+                n = self._file.send(data)  # type: ignore[union-attr]
             except (BlockingIOError, InterruptedError):
                 pass
             except (SystemExit, KeyboardInterrupt):
@@ -198,7 +198,7 @@ class SocketTransport(SocketTransportBase):
                 if n == len(data):
                     return
                 data = memoryview(data)[n:]
-            self._io.add(self._sock_fd, WRITE, self._write_ready, context=self._context)
+            self._io.add(self._fd, WRITE, self._write_ready, context=self._context)
         self._buffer.append(data)
         self._buffer_size += len(data)
         self._maybe_pause_protocol()
@@ -222,13 +222,13 @@ class SocketTransport(SocketTransportBase):
         if was_empty:
             self._write_ready()
             if self._buffer:
-                self._io.add(self._sock_fd, WRITE, self._write_ready, context=self._context)
+                self._io.add(self._fd, WRITE, self._write_ready, context=self._context)
         self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:
         if self._conn_lost or not self._buffer:
             return
-        sock = self._sock
+        sock = self._file
         assert sock is not None
         try:
             if _HAS_SENDMSG and len(self._buffer) > 1:
@@ -240,7 +240,7 @@ class SocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._io.remove(self._sock_fd, WRITE)
+            self._io.remove(self._fd, WRITE)
             self._buffer.clear()
             self._buffer_size = 0
             self._fatal_error(exc, "Fatal write error on socket transport")
@@ -250,7 +250,7 @@ class SocketTransport(SocketTransportBase):
         self._consume(n)
         self._maybe_resume_protocol()  # may write more
         if not self._buffer:
-            self._io.remove(self._sock_fd, WRITE)
+            self._io.remove(self._fd, WRITE)
             if self._empty_waiter is not None:
                 self._empty_waiter.set_result(None)
             if self._closing:
@@ -276,7 +276,7 @@ class SocketTransport(SocketTransportBase):
             return
         self._eof = True
         if not self._buffer:
-            self._sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+            self._file.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
 
     def can_write_eof(self) -> bool:
         """Stream sockets can half-close."""
