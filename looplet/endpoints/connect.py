@@ -29,14 +29,8 @@ from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from looplet._asyncio import CLOSES_SOCKET_OF_FAILED_TRANSPORT, TRANSPORTS_HAVE_CONTEXT, staggered_race
+from looplet.endpoints.tls import check_ssl_socket, check_ssl_timeouts, make_ssl_transport
 from looplet.services.errors import logger
-
-try:
-    import ssl as _ssl
-except ImportError:  # pragma: no cover - Python built without ssl
-    _ssl = None  # type: ignore[assignment]
-
-from looplet.endpoints.tls import make_ssl_transport
 from looplet.services.resolver import ensure_resolved
 from looplet.transports.stream import SocketTransport
 
@@ -63,19 +57,6 @@ def reject_newer_argument(loop: object, method: str, name: str) -> TypeError:
     on a Python whose asyncio has no such argument, the call fails as it would there.
     """
     return TypeError(f"{type(loop).__qualname__}.{method}() got an unexpected keyword argument {name!r}")
-
-
-def check_ssl_socket(sock: socket.socket) -> None:
-    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
-        raise TypeError("Socket cannot be of type SSLSocket")
-
-
-def check_ssl_timeouts(ssl: SSLArg, ssl_handshake_timeout: float | None, ssl_shutdown_timeout: float | None) -> None:
-    """The timeouts only mean something for TLS: reject them without `ssl`."""
-    if ssl_handshake_timeout is not None and not ssl:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if ssl_shutdown_timeout is not None and not ssl:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
 def interleave_addrinfos(addrinfos: list[AddrInfoEntry], first_address_family_count: int = 1) -> list[AddrInfoEntry]:

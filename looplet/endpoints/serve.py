@@ -39,8 +39,8 @@ from looplet._asyncio import (
     Server,
     TransportSocket,
 )
-from looplet.endpoints.connect import PY313, SSLArg, bind_error_text, check_ssl_socket, reject_newer_argument
-from looplet.endpoints.tls import make_ssl_transport
+from looplet.endpoints.connect import PY313, SSLArg, bind_error_text, reject_newer_argument
+from looplet.endpoints.tls import check_server_ssl, check_ssl_socket, check_ssl_timeouts, make_ssl_transport
 from looplet.engine.reactor import READ
 from looplet.services.errors import logger
 from looplet.services.resolver import ensure_resolved
@@ -126,12 +126,8 @@ async def create_server(
     loop = io.loop
     if not PY313 and keep_alive is not None:
         raise reject_newer_argument(loop, "create_server", "keep_alive")
-    if isinstance(ssl, bool):
-        raise TypeError("ssl argument must be an SSLContext or None")
-    if ssl_handshake_timeout is not None and ssl is None:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if ssl_shutdown_timeout is not None and ssl is None:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    check_server_ssl(ssl)
+    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
         check_ssl_socket(sock)
 
@@ -258,12 +254,8 @@ async def create_unix_server(
     loop = io.loop
     if not PY313 and cleanup_socket is not True:
         raise reject_newer_argument(loop, "create_unix_server", "cleanup_socket")
-    if isinstance(ssl, bool):
-        raise TypeError("ssl argument must be an SSLContext or None")
-    if ssl_handshake_timeout is not None and not ssl:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if ssl_shutdown_timeout is not None and not ssl:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    check_server_ssl(ssl)
+    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
 
     if path is not None:
         if sock is not None:

@@ -28,6 +28,29 @@ if TYPE_CHECKING:
     from looplet.engine.io import Io
 
 
+# The argument checks every TLS-capable call makes, with asyncio's messages.
+
+
+def check_ssl_socket(sock: socket.socket) -> None:
+    """A socket given to the loop must not be TLS-wrapped already: TLS is the loop's job."""
+    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
+def check_ssl_timeouts(ssl: object, ssl_handshake_timeout: float | None, ssl_shutdown_timeout: float | None) -> None:
+    """The timeouts only mean something for TLS: reject them without `ssl`."""
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+
+
+def check_server_ssl(ssl: object) -> None:
+    """A server needs a context of its own (a client may say `ssl=True`)."""
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
+
+
 def make_ssl_transport(
     io: Io,
     rawsock: socket.socket,
