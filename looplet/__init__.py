@@ -30,7 +30,7 @@ from looplet.tools.observe import LagHistogram, Statistics, trace
 if TYPE_CHECKING:
     from looplet.policy import EventLoopPolicy
 
-#: True when the hot modules (scheduler, timers, watches, reactor) run compiled by mypyc.
+#: True when the engine (looplet/engine/: scheduler, timers, reactor...) runs compiled by mypyc.
 COMPILED: bool = not _scheduler.__file__.endswith(".py")
 
 __all__ = [

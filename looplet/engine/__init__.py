@@ -8,5 +8,6 @@ what is ready; the only place callbacks run), the OS readiness backends with the
 (io.py), the one interface through which the layers above reach all of it.
 
 What it may import: the standard library and `looplet._asyncio`; nothing else of
-looplet. The hot modules here are the ones the mypyc build compiles (setup.py).
+looplet. The mypyc build compiles this layer, all but clock.py and handles.py
+(setup.py says why).
 """
