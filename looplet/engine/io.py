@@ -6,6 +6,11 @@ watching it, forget a closing fd, queue a handle, claim an fd for a transport), 
 reaches asyncio's public API through `Io.loop`. The loop builds one `IoDriver` over
 its scheduler and hands it down; a simulated engine can hand down another.
 
+Reads go through one buffer per loop, `Io.read_buffer`: a transport or `sock_*` call
+reads into it and copies out the bytes that arrived before anything else runs. A
+`recv(256 KiB)` instead allocates 256 KiB per read, above malloc's mmap threshold,
+so every message would map, fault in and unmap fresh pages, whatever its size.
+
 The invariants owned here: a registration is an `asyncio.Handle` of the loop,
 queued by the reactor when its fd is ready; a registration replaced or removed is
 cancelled, so a callback queued before its removal does not run; a closed loop
@@ -19,10 +24,14 @@ import asyncio
 import weakref
 from collections.abc import Callable
 from contextvars import Context, copy_context
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from looplet.engine.handles import new_handle
 from looplet.engine.scheduler import Scheduler
+
+#: The read buffer's size: the most one read takes, asyncio's `max_size` for its
+#: transports, so a large transfer moves as much per system call as there.
+READ_BUFFER_SIZE: Final = 256 * 1024
 
 
 def fileno_of(fileobj: Any) -> int:
@@ -48,6 +57,9 @@ class Io(Protocol):
     loop: asyncio.AbstractEventLoop
     #: asyncio's debug mode, kept equal to `loop.get_debug()`.
     debug: bool
+    #: The loop's scratch buffer for reads (`READ_BUFFER_SIZE` bytes): read into it
+    #: and copy out what arrived, on the loop's thread, before anything else runs.
+    read_buffer: memoryview
 
     def add(
         self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
@@ -93,7 +105,7 @@ class Io(Protocol):
 class IoDriver:
     """`Io` over a loop's scheduler and reactor."""
 
-    __slots__ = ("_closed", "_reactor", "_ready", "_scheduler", "_transports", "debug", "loop")
+    __slots__ = ("_closed", "_reactor", "_ready", "_scheduler", "_transports", "debug", "loop", "read_buffer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, scheduler: Scheduler) -> None:
         self.loop = loop
@@ -102,6 +114,8 @@ class IoDriver:
         self._reactor = scheduler.reactor
         self._ready = scheduler.ready
         self._closed = False
+        # Pages are mapped on first touch: a loop that reads small messages uses one.
+        self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         #: fd -> the transport that owns it.
         self._transports: weakref.WeakValueDictionary[int, asyncio.BaseTransport] = weakref.WeakValueDictionary()
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from looplet.engine.reactor import READ, WRITE
 from looplet.services.resolver import ensure_resolved
@@ -23,6 +24,11 @@ except ImportError:  # pragma: no cover - Python built without ssl
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
+
+_T = TypeVar("_T")
+
+_RECV = socket.socket.recv
+_RECVFROM = socket.socket.recvfrom
 
 
 def check_socket(io: Io, sock: socket.socket) -> None:
@@ -51,24 +57,50 @@ async def wait_ready(io: Io, fd: int, direction: int) -> None:
             io.remove(fd, direction)
 
 
-async def _retry(io: Io, sock: socket.socket, direction: int, method: str, *args: Any) -> Any:
+async def _retry(io: Io, sock: socket.socket, direction: int, attempt: Callable[[], _T]) -> _T:
     fd = sock.fileno()
     while True:
         await wait_ready(io, fd, direction)
         try:
-            # Looked up on every try, as asyncio does: the socket may be a wrapper
-            # whose methods change between tries.
-            return getattr(sock, method)(*args)
+            # `attempt` looks the method up on every try, as asyncio does: the socket
+            # may be a wrapper whose methods change between tries.
+            return attempt()
         except (BlockingIOError, InterruptedError):
             continue
 
 
+def _fits(view: memoryview, n: object, method: object, plain: object) -> bool:
+    # The read buffer serves a size it can hold, on a socket whose method is the
+    # socket's own. Anything else (0, negative, too large, not an int; a socket class
+    # that overrides the method, or no socket at all) calls the method, which reads or
+    # raises as under asyncio: recv_into would take 0 to mean "the whole buffer".
+    return method is plain and type(n) is int and 0 < n <= len(view)
+
+
+def _recv(sock: socket.socket, view: memoryview, n: int) -> bytes:
+    # Read into the loop's buffer and copy out what arrived, in one step: nothing else
+    # can run in between and reuse the buffer.
+    nbytes = sock.recv_into(view, n)
+    return view[:nbytes].tobytes()
+
+
+def _recvfrom(sock: socket.socket, view: memoryview, n: int) -> tuple[bytes, Any]:
+    nbytes, address = sock.recvfrom_into(view, n)
+    return view[:nbytes].tobytes(), address
+
+
 async def sock_recv(io: Io, sock: socket.socket, n: int) -> bytes:
     check_socket(io, sock)
+    view = io.read_buffer
+    if not _fits(view, n, getattr(type(sock), "recv", None), _RECV):
+        try:
+            return sock.recv(n)
+        except (BlockingIOError, InterruptedError):
+            return await _retry(io, sock, READ, lambda: sock.recv(n))
     try:
-        return sock.recv(n)
+        return _recv(sock, view, n)
     except (BlockingIOError, InterruptedError):
-        return cast(bytes, await _retry(io, sock, READ, "recv", n))
+        return await _retry(io, sock, READ, lambda: _recv(sock, view, n))
 
 
 async def sock_recv_into(io: Io, sock: socket.socket, buf: Any) -> int:
@@ -76,15 +108,21 @@ async def sock_recv_into(io: Io, sock: socket.socket, buf: Any) -> int:
     try:
         return sock.recv_into(buf)
     except (BlockingIOError, InterruptedError):
-        return cast(int, await _retry(io, sock, READ, "recv_into", buf))
+        return await _retry(io, sock, READ, lambda: sock.recv_into(buf))
 
 
 async def sock_recvfrom(io: Io, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
     check_socket(io, sock)
+    view = io.read_buffer
+    if not _fits(view, bufsize, getattr(type(sock), "recvfrom", None), _RECVFROM):
+        try:
+            return sock.recvfrom(bufsize)
+        except (BlockingIOError, InterruptedError):
+            return await _retry(io, sock, READ, lambda: sock.recvfrom(bufsize))
     try:
-        return sock.recvfrom(bufsize)
+        return _recvfrom(sock, view, bufsize)
     except (BlockingIOError, InterruptedError):
-        return cast("tuple[bytes, Any]", await _retry(io, sock, READ, "recvfrom", bufsize))
+        return await _retry(io, sock, READ, lambda: _recvfrom(sock, view, bufsize))
 
 
 async def sock_recvfrom_into(io: Io, sock: socket.socket, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
@@ -94,7 +132,7 @@ async def sock_recvfrom_into(io: Io, sock: socket.socket, buf: Any, nbytes: int 
     try:
         return sock.recvfrom_into(buf, nbytes)
     except (BlockingIOError, InterruptedError):
-        return cast("tuple[int, Any]", await _retry(io, sock, READ, "recvfrom_into", buf, nbytes))
+        return await _retry(io, sock, READ, lambda: sock.recvfrom_into(buf, nbytes))
 
 
 async def sock_sendall(io: Io, sock: socket.socket, data: Any) -> None:
@@ -121,7 +159,7 @@ async def sock_sendto(io: Io, sock: socket.socket, data: Any, address: Any) -> i
     try:
         return sock.sendto(data, address)
     except (BlockingIOError, InterruptedError):
-        return cast(int, await _retry(io, sock, WRITE, "sendto", data, 0, address))
+        return await _retry(io, sock, WRITE, lambda: sock.sendto(data, 0, address))
 
 
 async def sock_connect(io: Io, sock: socket.socket, address: Any) -> None:

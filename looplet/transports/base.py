@@ -25,6 +25,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import TransportSocket, server_attach, server_detach
+from looplet.engine.io import READ_BUFFER_SIZE
 from looplet.engine.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
 
@@ -40,7 +41,8 @@ class TransportBase(asyncio.BaseTransport):
     # Read by __del__, which may run on a transport whose __init__ raised.
     _file: Any = None
     _fd: int = -1
-    max_size: int = 256 * 1024
+    #: asyncio's name for the most one read takes: the loop's read buffer.
+    max_size: int = READ_BUFFER_SIZE
     _extra: dict[str, Any]
 
     def __init__(

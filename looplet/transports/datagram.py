@@ -51,8 +51,9 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     def _read_ready(self) -> None:
         if self._conn_lost:
             return
+        view = self._io.read_buffer
         try:
-            data, addr = self._file.recvfrom(self.max_size)  # type: ignore[union-attr]
+            nbytes, addr = self._file.recvfrom_into(view)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
@@ -62,7 +63,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
-            self._protocol.datagram_received(data, addr)
+            self._protocol.datagram_received(view[:nbytes].tobytes(), addr)
 
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send one datagram to `addr` (or to the connected peer when `addr` is None)."""

@@ -90,15 +90,16 @@ class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
         return "<{}>".format(" ".join(_describe(self, READ)))
 
     def _read_ready(self) -> None:
+        view = self._io.read_buffer
         try:
-            data = os.read(self._fd, self.max_size)
+            nbytes = os.readv(self._fd, (view,))
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fatal_error(exc, "Fatal read error on pipe transport")
             return
-        if data:
-            self._protocol.data_received(data)
+        if nbytes:
+            self._protocol.data_received(view[:nbytes].tobytes())
             return
         if self._io.debug:
             logger.info("%r was closed by peer", self)

@@ -1,8 +1,9 @@
 """SocketTransport: TCP and Unix stream sockets as `asyncio.Transport`.
 
 Reading: the fd's reader watch stays registered while the transport reads, so a
-stream of reads costs one registration, not one per read; `Protocol` gets `recv()`
-bytes, `BufferedProtocol` gets `recv_into()` its own buffer (no copy). Writing:
+stream of reads costs one registration, not one per read; `Protocol` gets the bytes
+that arrived, read into the loop's read buffer and copied out (engine/io.py says why
+not `recv()`), `BufferedProtocol` gets `recv_into()` its own buffer (no copy). Writing:
 `write()` tries `send()` at once and buffers only what the kernel did not take, and
 the writer is registered only while the buffer is non-empty; a buffered backlog is
 flushed with one `sendmsg()` of up to IOV_MAX pieces. The invariant owned here:
@@ -101,8 +102,9 @@ class SocketTransport(SocketTransportBase):
         if self._buffered_protocol:
             self._read_into_buffer()
             return
+        view = self._io.read_buffer
         try:
-            data = self._file.recv(self.max_size)  # type: ignore[union-attr]
+            nbytes = self._file.recv_into(view)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -110,11 +112,11 @@ class SocketTransport(SocketTransportBase):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
             return
-        if not data:
+        if not nbytes:
             self._on_eof()
             return
         try:
-            self._protocol.data_received(data)
+            self._protocol.data_received(view[:nbytes].tobytes())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
