@@ -47,7 +47,7 @@ HOT_MODULES = _engine_modules()
 # (and were subclassed by an interpreted class, for weak references) are traversed twice
 # by the garbage collector: on 3.11 it crashed in our suite, and on 3.12+ a transport
 # whose protocol holds it (nearly every protocol) was never collected when left
-# unclosed, keeping its socket open (tests/reliability/test_faults.py found it).
+# unclosed, keeping its socket open (a fault test found it, now in tests/loop/test_lifecycle.py).
 
 
 def _compiler_present() -> bool:

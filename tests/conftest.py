@@ -18,6 +18,10 @@ Every test, on any loop it makes, fails on a report to a default exception handl
 that it did not expect: a callback that raised, a task destroyed while pending, an
 exception never retrieved. A test that expects reports asks for `loop_errors` and takes
 each one it expects (`loop_errors.take(...)`); whatever is left fails the test.
+
+Smaller fixtures for tests of several modules: sockets (`socketpair`, `tcp_listener`,
+`tcp_client`, `udp_pair`), `run`, and `loop_sleep`, which tells when the loop's thread
+is asleep in its poll.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import looplet
+
+if TYPE_CHECKING:
+    from support import SleepProbe
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     # asyncio's class itself: asyncio.new_event_loop() asks the policy, which
@@ -422,6 +429,41 @@ def tcp_listener(loop: asyncio.AbstractEventLoop) -> Iterator[socket.socket]:
 
 
 @pytest.fixture
+def tcp_client(loop):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.setblocking(False)
+        yield sock
+
+
+@pytest.fixture
+def udp_pair(loop):
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with a, b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+        yield a, b
+
+
+@pytest.fixture
 def run(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
     """`run(coro)`: loop.run_until_complete(coro)."""
     return loop.run_until_complete
+
+
+@pytest.fixture
+def loop_sleep(leakcheck: Any) -> Iterator[SleepProbe]:
+    """A SleepProbe on this (the loops') thread; skips where the kernel does not show
+    poll sleeps. Made after the leak check's snapshot and closed before its check."""
+    # Imported here: test_fixtures.py's inner runs copy this file without tests/support.py.
+    from support import SleepProbe, poll_waits_visible
+
+    if not poll_waits_visible():
+        pytest.skip("/proc/<tid>/wchan does not show a thread asleep in poll here (kernel config)")
+    probe = SleepProbe()
+    try:
+        yield probe
+    finally:
+        probe.close()

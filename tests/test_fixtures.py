@@ -4,7 +4,7 @@ Each test here runs pytest on a small test file in a subprocess, with this suite
 conftest, and expects the verdict a trustworthy fixture gives: a callback that raised,
 a report nobody took, an expected report that never came, and an `[asyncio]` loop that
 is not asyncio's each fail the inner test (or the whole run); a report that is taken
-passes. The leak check has its own tests in test_loop_leakcheck.py.
+passes. The leak check has its own tests in test_leakcheck.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The package's layout: layers import downwards only, and only loop.py knows the loop.
+"""The package's layout: layers import downwards only, only loop.py knows the loop, and tests/ mirrors it.
 
 Read from the source (ast), not by importing: an import inside a function counts as
 much as one at the top; imports under `if TYPE_CHECKING:` count too, since they say
-what a module depends on.
+what a module depends on. The tests' folders are read from the file system.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "looplet"
+TESTS = pathlib.Path(__file__).resolve().parent
+#: Folders of tests/ that mirror the repository's own top-level folders, not looplet's.
+REPOSITORY_FOLDERS = {"compat", "benchmarks", "downstream"}
 
 #: Each layer and the layers it may import (itself included). The ways in sit on top.
 LAYERS: dict[str, set[str]] = {
@@ -132,3 +135,24 @@ def test_the_loop_has_no_mixins() -> None:
     from looplet import EventLoop
 
     assert EventLoop.__bases__ == (asyncio.AbstractEventLoop,)
+
+
+def test_tests_mirror_the_package() -> None:
+    """Each folder under tests/ is a part of looplet: a subpackage (tests/engine/reactor/
+    for looplet/engine/reactor/), or tests/loop/ for loop.py, the one big class, tested
+    by area; tests/compat/, tests/benchmarks/ and tests/downstream/ mirror the
+    repository's folders of those names. No folder sorts tests by kind."""
+    assert not (TESTS / "reliability").exists(), "tests/reliability/: a test goes with the code it exercises"
+    strays = []
+    for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir()):
+        rel = folder.relative_to(TESTS)
+        if "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts):
+            continue
+        if rel.parts[0] in REPOSITORY_FOLDERS:
+            if len(rel.parts) == 1 and not (TESTS.parent / rel).is_dir():
+                strays.append(f"{rel} (no {rel}/ in the repository)")
+            continue
+        mirrored = PACKAGE.joinpath(*rel.parts)
+        if not (mirrored / "__init__.py").is_file() and not mirrored.with_suffix(".py").is_file():
+            strays.append(f"{rel} (no looplet/{rel}/ package, no looplet/{rel}.py)")
+    assert not strays, f"folders under tests/ that mirror no part of looplet: {strays}"

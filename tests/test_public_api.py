@@ -1,4 +1,4 @@
-"""The public surface: exports, docstrings, and the typing marker."""
+"""The public surface: exports, docstrings, the typing marker, and a bad-input case for every public loop method."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import inspect
 import pathlib
 
 import pytest
+from bad_input import CASES, PY312
 
 import looplet
 
@@ -60,3 +61,27 @@ def test_exports() -> None:
 
 def test_package_is_typed() -> None:
     assert (pathlib.Path(looplet.__file__).parent / "py.typed").exists()
+
+
+def test_every_public_method_has_a_case() -> None:
+    """The table has a case for each public method of asyncio's loop API that looplet has."""
+    # No argument to get wrong, or a flag any value of which is accepted.
+    no_bad_input = {
+        "create_future",
+        "default_exception_handler",
+        "get_debug",
+        "get_exception_handler",
+        "get_task_factory",
+        "is_closed",
+        "is_running",
+        "set_debug",
+        "shutdown_asyncgens",
+        "stop",
+        "time",
+    }
+    if not PY312:
+        no_bad_input.add("shutdown_default_executor")  # no timeout argument before 3.12
+    covered = {case.id.split("-")[0] for case in CASES}
+    public = {name for name in dir(asyncio.AbstractEventLoop) if not name.startswith("_")}
+    missing = sorted(name for name in public - no_bad_input - covered if hasattr(looplet.EventLoop, name))
+    assert not missing, f"no bad-input case for: {missing}"

@@ -3,6 +3,8 @@ FIFOs and ptys; EOF, flow control, a reader that goes away, bad pipe kinds.
 
 Every test runs on asyncio and on looplet through the `loop` fixture (which also
 checks that no fd is left open).
+
+Also the bad-input cases of connect_read_pipe and connect_write_pipe (tests/bad_input.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 from typing import Any
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 
 
 class Reader(asyncio.Protocol):

@@ -2,22 +2,43 @@
 
 Every test runs on both loops through the `loop` fixture (tests/conftest.py), which
 also checks that no fd, task or thread is left behind.
+
+Also eof_received returning true keeping a transport writable, and faults:
+
+- A peer that resets the connection (SO_LINGER 0, then close: a TCP RST) in the middle
+  of a read or of a write: the protocol's `connection_lost` runs once, with
+  ConnectionResetError (what asyncio reports), the transport is closed, and nothing
+  reaches the exception handler; streams raise ConnectionResetError from `read()` and
+  `drain()`.
+- Half-open connections: a peer that shuts down its write side is seen as
+  `eof_received` and the server can still write to it (protocols and streams), or is
+  closed by the transport when `eof_received` says so; a server that shut down its own
+  write side still receives.
+- A client that never reads: the writer is paused (`pause_writing`; `drain()` blocks),
+  the transport's buffer stays under the high-water mark plus one write, the process's
+  memory stays within a stated limit, and once the client reads, every byte arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import functools
 import gc
+import hashlib
 import os
+import random
 import re
 import socket
+import struct
 import sys
 import tempfile
 import warnings
 from typing import Any
 
 import pytest
+from support import Collect, EventRecorder, close_server, recv_until_eof, report_collector, ticks
 
 BIG = 4 * 1024 * 1024
 
@@ -439,3 +460,437 @@ def test_protocol_callbacks_share_one_context_from_3_15(loop: asyncio.AbstractEv
     else:
         assert server_saw == ("when the server was made", "when the server was made")
         assert client_saw == ("when the client connected", "when the client connected")
+
+
+# -- EOF ---------------------------------------------------------------------------------
+
+
+def test_eof_received_returning_true_keeps_the_transport_writable(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> bytes:
+        lp = asyncio.get_running_loop()
+        server_side: asyncio.Future[Collect] = lp.create_future()
+
+        def factory() -> Collect:
+            proto = Collect(keep_open_on_eof=True)
+            server_side.set_result(proto)
+            return proto
+
+        server = await lp.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"question")
+        writer.write_eof()
+        proto = await server_side
+        assert await proto.done == b"question"
+        proto.transport.write(b"answer after your EOF")
+        proto.transport.close()
+        reply = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return reply
+
+    assert loop.run_until_complete(main()) == b"answer after your EOF"
+
+
+# -- a peer that resets the connection ---------------------------------------------------
+
+
+# SO_LINGER on with a zero timeout: close() sends a RST instead of a FIN.
+LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+# One write of the flooding tests, and the write buffer's high-water mark they set.
+CHUNK = 64 * 1024
+
+
+HIGH_WATER = 256 * 1024
+
+
+def reset(sock: socket.socket) -> None:
+    """Close `sock` with a RST: the peer's next recv or send fails with ECONNRESET."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+    sock.close()
+
+
+# Bytes that look random, the same on every run (a seeded generator).
+_NOISE = random.Random(8).randbytes(1 << 20)
+
+
+def pattern(offset: int, size: int) -> bytes:
+    """`size` bytes of a test stream starting at `offset`: the offset itself, then noise.
+    A chunk lost, repeated or reordered changes the stream's hash."""
+    assert 8 <= size <= len(_NOISE)
+    return offset.to_bytes(8, "big") + _NOISE[8:size]
+
+
+async def accept_one(proto: asyncio.Protocol) -> tuple[asyncio.Server, socket.socket]:
+    """A server on loopback that hands its one connection to `proto`, and a plain
+    non-blocking client socket connected to it (the misbehaving peer)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
+    peer = socket.create_connection(server.sockets[0].getsockname())
+    peer.setblocking(False)
+    return server, peer
+
+
+def test_reset_mid_read_reaches_connection_lost_once(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+    payload = pattern(0, CHUNK)
+
+    async def main() -> EventRecorder:
+        proto = EventRecorder()
+        server, peer = await accept_one(proto)
+        await proto.made
+        # The data waits in the kernel while reading is paused: the RST lands behind it,
+        # in the middle of what the transport still has to read.
+        proto.transport.pause_reading()
+        assert peer.send(payload) == len(payload)
+        reset(peer)
+        proto.transport.resume_reading()
+        await proto.lost
+        await ticks(5)  # room for a second, wrong, connection_lost
+        await close_server(server)
+        return proto
+
+    proto = loop.run_until_complete(main())
+    # Linux delivers the bytes queued before the RST, then ECONNRESET.
+    assert bytes(proto.data) == payload
+    assert proto.events == ["made", "lost"]
+    assert len(proto.lost_calls) == 1
+    assert type(proto.lost_calls[0]) is ConnectionResetError
+    assert proto.transport.is_closing()
+    assert reports == []
+
+
+def test_reset_mid_write_reaches_connection_lost_once(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+
+    async def main() -> EventRecorder:
+        proto = EventRecorder()
+        server, peer = await accept_one(proto)
+        await proto.made
+        proto.transport.set_write_buffer_limits(high=HIGH_WATER)
+        # Fill the socket buffers and the transport's own: the peer never reads.
+        offset = 0
+        while not proto.paused:
+            proto.transport.write(pattern(offset, CHUNK))
+            offset += CHUNK
+            await asyncio.sleep(0)
+        assert proto.transport.get_write_buffer_size() > 0
+        reset(peer)
+        await proto.lost
+        proto.transport.write(b"after the loss")  # dropped, never raises
+        await ticks(5)
+        await close_server(server)
+        return proto
+
+    proto = loop.run_until_complete(main())
+    assert proto.events == ["made", "pause", "lost"]
+    assert len(proto.lost_calls) == 1
+    assert type(proto.lost_calls[0]) is ConnectionResetError
+    assert proto.transport.is_closing()
+    assert proto.transport.get_write_buffer_size() == 0
+    assert reports == []
+
+
+def test_reset_reaches_stream_reader_and_drain(loop: asyncio.AbstractEventLoop) -> None:
+    """The client side, through asyncio streams: a reader blocked in read() and a writer
+    blocked in drain() both see the reset as ConnectionResetError."""
+    reports = report_collector(loop)
+
+    async def main() -> tuple[BaseException, BaseException, bool]:
+        listener = socket.create_server(("127.0.0.1", 0))
+        with listener:
+            reader, writer = await asyncio.open_connection(*listener.getsockname())
+            conn, _ = listener.accept()
+        writer.transport.set_write_buffer_limits(high=HIGH_WATER)
+        read = asyncio.ensure_future(reader.read(1 << 20))
+        # Write until drain() has to wait: the server side never reads.
+        offset = 0
+        while True:
+            writer.write(pattern(offset, CHUNK))
+            offset += CHUNK
+            drain = asyncio.ensure_future(writer.drain())
+            await asyncio.sleep(0)
+            if not drain.done():
+                break
+            await drain
+        await ticks(3)
+        assert not drain.done() and not read.done()
+        reset(conn)
+        results = await asyncio.gather(read, drain, return_exceptions=True)
+        closing = writer.transport.is_closing()
+        writer.close()
+        with contextlib.suppress(ConnectionResetError):
+            await writer.wait_closed()
+        return results[0], results[1], closing
+
+    read_exc, drain_exc, closing = loop.run_until_complete(main())
+    assert type(read_exc) is ConnectionResetError
+    assert type(drain_exc) is ConnectionResetError
+    assert closing
+    assert reports == []
+
+
+# -- half-open connections ---------------------------------------------------------------
+
+
+def test_peer_shut_down_writing_server_still_writes(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+    request = pattern(0, 4096)
+    response_size = 4 * 1024 * 1024
+
+    async def main() -> tuple[EventRecorder, bytes]:
+        proto = EventRecorder(keep_open_on_eof=True)
+        server, peer = await accept_one(proto)
+        with peer:
+            await proto.made
+            await loop.sock_sendall(peer, request)
+            peer.shutdown(socket.SHUT_WR)
+            await proto.got_eof
+            assert bytes(proto.data) == request
+            # Half-open: the peer's direction is finished, the server's is not.
+            assert not proto.transport.is_closing()
+            reading = asyncio.ensure_future(recv_until_eof(peer))
+            for offset in range(0, response_size, CHUNK):
+                proto.transport.write(pattern(offset, CHUNK))
+            proto.transport.close()  # after the buffered data is sent: then the FIN
+            got = await reading
+        await proto.lost
+        await close_server(server)
+        return proto, got
+
+    proto, got = loop.run_until_complete(main())
+    assert got == b"".join(pattern(o, CHUNK) for o in range(0, response_size, CHUNK))
+    assert proto.events.count("eof") == 1
+    assert proto.events[0] == "made" and proto.events[-1] == "lost"
+    assert proto.lost_calls == [None]
+    assert reports == []
+
+
+def test_peer_shut_down_writing_transport_closes_when_eof_received_says_so(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> tuple[EventRecorder, bytes]:
+        proto = EventRecorder(keep_open_on_eof=False)
+        server, peer = await accept_one(proto)
+        with peer:
+            await proto.made
+            await loop.sock_sendall(peer, b"last words")
+            peer.shutdown(socket.SHUT_WR)
+            # eof_received() returning false closes the transport: the peer reads EOF.
+            got = await recv_until_eof(peer)
+        await proto.lost
+        await close_server(server)
+        return proto, got
+
+    proto, got = loop.run_until_complete(main())
+    assert got == b""
+    assert bytes(proto.data) == b"last words"
+    assert proto.events == ["made", "eof", "lost"]
+    assert proto.lost_calls == [None]
+
+
+def test_streams_half_open_request_then_response(loop: asyncio.AbstractEventLoop) -> None:
+    request = pattern(0, 300_000)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = await reader.read()  # until the client's EOF
+        writer.write(hashlib.sha256(body).hexdigest().encode() + body[::-1])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main() -> bytes:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        peer = socket.create_connection(server.sockets[0].getsockname())
+        peer.setblocking(False)
+        with peer:
+            await loop.sock_sendall(peer, request)
+            peer.shutdown(socket.SHUT_WR)
+            got = await recv_until_eof(peer)
+        await close_server(server)
+        return got
+
+    got = loop.run_until_complete(main())
+    assert got == hashlib.sha256(request).hexdigest().encode() + request[::-1]
+
+
+def test_server_shut_down_writing_still_receives(loop: asyncio.AbstractEventLoop) -> None:
+    upload_size = 4 * 1024 * 1024
+
+    async def main() -> EventRecorder:
+        proto = EventRecorder()
+        server, peer = await accept_one(proto)
+        with peer:
+            await proto.made
+            proto.transport.write(b"no more from me")
+            proto.transport.write_eof()
+            assert await recv_until_eof(peer) == b"no more from me"
+            for offset in range(0, upload_size, CHUNK):
+                await loop.sock_sendall(peer, pattern(offset, CHUNK))
+        # The peer's close is the EOF after its upload; connection_lost follows it.
+        await proto.lost
+        await close_server(server)
+        return proto
+
+    proto = loop.run_until_complete(main())
+    assert bytes(proto.data) == b"".join(pattern(o, CHUNK) for o in range(0, upload_size, CHUNK))
+    assert proto.lost_calls == [None]
+
+
+# -- a client that never reads -----------------------------------------------------------
+
+
+# Loopback TCP buffers can hold several MiB; 48 MiB is far more than fits in flight,
+# so a writer that ignored flow control would hold most of it in memory.
+FLOOD_TOTAL = 48 * 1024 * 1024
+
+
+# The memory the flooding tests may add to the process (resident set, sampled after
+# every write): the transport holds at most HIGH_WATER + CHUNK, so 16 MiB leaves room
+# for the allocator and still fails a transport that kept even a third of FLOOD_TOTAL.
+FLOOD_RSS_LIMIT = 16 * 1024 * 1024
+
+
+def rss() -> int:
+    """This process's resident set size now, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@functools.cache
+def flood_stream_hash() -> str:
+    digest = hashlib.sha256()
+    for offset in range(0, FLOOD_TOTAL, CHUNK):
+        digest.update(pattern(offset, CHUNK))
+    return digest.hexdigest()
+
+
+class FloodMeter:
+    """What a flood did to the writer's side: the largest transport buffer and the peak
+    growth of the process's resident memory, sampled after every write."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.rss_before = rss()
+        self.rss_peak = self.rss_before
+        self.max_buffer = 0
+
+    def sample(self, transport: asyncio.WriteTransport) -> None:
+        self.max_buffer = max(self.max_buffer, transport.get_write_buffer_size())
+        self.rss_peak = max(self.rss_peak, rss())
+
+    @property
+    def rss_growth(self) -> int:
+        return self.rss_peak - self.rss_before
+
+
+async def read_and_hash(sock: socket.socket, total: int) -> str:
+    loop = asyncio.get_running_loop()
+    digest = hashlib.sha256()
+    got = 0
+    while got < total:
+        data = await loop.sock_recv(sock, 1 << 20)
+        assert data, f"EOF after {got} of {total} bytes"
+        digest.update(data)
+        got += len(data)
+    assert got == total
+    return digest.hexdigest()
+
+
+def test_client_that_never_reads_pauses_the_protocol_writer(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+
+    async def main() -> tuple[EventRecorder, FloodMeter, str, int]:
+        proto = EventRecorder()
+        server, peer = await accept_one(proto)
+        await proto.made
+        transport = proto.transport
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        meter = FloodMeter()
+        offset = 0
+        # As fast as flow control allows: write until paused, then wait to be resumed.
+        while not proto.paused:
+            transport.write(pattern(offset, CHUNK))
+            offset += CHUNK
+            meter.sample(transport)
+        assert offset < FLOOD_TOTAL, "never paused"
+        # Nothing reads: the writer stays paused while the loop goes on turning.
+        await ticks(20)
+        assert proto.paused and "resume" not in proto.events
+        meter.sample(transport)
+        reading = asyncio.ensure_future(read_and_hash(peer, FLOOD_TOTAL))
+        while offset < FLOOD_TOTAL:
+            if proto.paused:
+                proto.resumed = loop.create_future()
+                await proto.resumed
+            transport.write(pattern(offset, CHUNK))
+            offset += CHUNK
+            meter.sample(transport)
+        digest = await reading
+        pauses = proto.events.count("pause")
+        transport.close()
+        await proto.lost
+        peer.close()
+        await close_server(server)
+        return proto, meter, digest, pauses
+
+    proto, meter, digest, pauses = loop.run_until_complete(main())
+    print(
+        f"\nprotocol flood on {type(loop).__name__}: {FLOOD_TOTAL >> 20} MiB, {pauses} pauses, "
+        f"largest buffer {meter.max_buffer} B, RSS growth {meter.rss_growth / 2**20:.1f} MiB"
+    )
+    assert digest == flood_stream_hash()
+    assert pauses >= 1 and proto.events.count("resume") == pauses
+    assert meter.max_buffer <= HIGH_WATER + CHUNK
+    assert meter.rss_growth <= FLOOD_RSS_LIMIT
+    assert proto.lost_calls == [None]
+    assert reports == []
+
+
+def test_client_that_never_reads_blocks_stream_drain(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+    meter: FloodMeter | None = None
+    written = 0
+    transport: Any = None
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal meter, written, transport
+        transport = writer.transport
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        meter = FloodMeter()
+        while written < FLOOD_TOTAL:
+            writer.write(pattern(written, CHUNK))
+            written += CHUNK
+            meter.sample(transport)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main() -> str:
+        server = await asyncio.start_server(flood, "127.0.0.1", 0)
+        peer = socket.create_connection(server.sockets[0].getsockname())
+        peer.setblocking(False)
+        with peer:
+            while transport is None or transport.get_write_buffer_size() <= HIGH_WATER:
+                await asyncio.sleep(0)
+            # Over the high-water mark and nobody reading: drain() must not return.
+            stuck_at = written
+            await ticks(20)
+            assert written == stuck_at < FLOOD_TOTAL
+            digest = await read_and_hash(peer, FLOOD_TOTAL)
+            assert await loop.sock_recv(peer, 1) == b""  # the handler's close
+        await close_server(server)
+        return digest
+
+    digest = loop.run_until_complete(main())
+    assert meter is not None
+    print(
+        f"\nstreams flood on {type(loop).__name__}: {FLOOD_TOTAL >> 20} MiB, "
+        f"largest buffer {meter.max_buffer} B, RSS growth {meter.rss_growth / 2**20:.1f} MiB"
+    )
+    assert digest == flood_stream_hash()
+    assert meter.max_buffer <= HIGH_WATER + CHUNK
+    assert meter.rss_growth <= FLOOD_RSS_LIMIT
+    assert reports == []

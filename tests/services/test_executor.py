@@ -1,12 +1,12 @@
-"""Blocking work off the loop: run_in_executor, the default executor, name resolution.
+"""Blocking work off the loop (looplet/services/executor.py): run_in_executor, the default executor.
 
 Covers run_in_executor with the default executor and with a custom one (results,
 exceptions, the worker threads), asyncio.to_thread, set_default_executor (and its
 TypeError), shutdown_default_executor (threads gone afterwards; later use of the
 default executor refused; the 3.12+ `timeout` parameter, and on 3.13+ the warning when
-it expires), the debug-mode check on coroutine functions, and getaddrinfo /
-getnameinfo compared with the socket module's own answers (numeric hosts, 'localhost',
-None with AI_PASSIVE, bytes hosts, errors).
+it expires), close() not waiting for executor jobs, and the debug-mode check on
+coroutine functions. Also the bad-input cases of run_in_executor, set_default_executor
+and shutdown_default_executor (tests/bad_input.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import socket
 import sys
 import threading
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 from support import join, wait_for
 
 var = contextvars.ContextVar("var", default="default")
@@ -188,61 +188,3 @@ def test_debug_run_in_executor_coroutine_is_type_error(loop):
 
     with pytest.raises(TypeError, match=r"^coroutines cannot be used with run_in_executor\(\)$"):
         loop.run_in_executor(None, coro_func)
-
-
-# -- name resolution --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("host", "port", "kwargs"),
-    [
-        ("127.0.0.1", 80, {"type": socket.SOCK_STREAM}),
-        ("127.0.0.1", "8080", {"family": socket.AF_INET, "type": socket.SOCK_DGRAM}),
-        (b"127.0.0.1", 0, {}),
-        ("::1", 443, {"family": socket.AF_INET6, "type": socket.SOCK_STREAM}),
-        ("localhost", 80, {"type": socket.SOCK_STREAM}),
-        ("localhost", 0, {"family": socket.AF_INET}),
-        (None, 0, {"family": socket.AF_INET, "type": socket.SOCK_STREAM, "flags": socket.AI_PASSIVE}),
-        ("127.0.0.1", "http", {"type": socket.SOCK_STREAM}),
-    ],
-    ids=["v4-int-port", "v4-str-port", "v4-bytes", "v6", "localhost", "localhost-v4", "passive", "service-name"],
-)
-def test_getaddrinfo_matches_socket_module(loop, host, port, kwargs):
-    expected = socket.getaddrinfo(host, port, **kwargs)
-    result = loop.run_until_complete(loop.getaddrinfo(host, port, **kwargs))
-    assert sorted(result) == sorted(expected)
-    assert result
-
-
-def test_getaddrinfo_numeric_host_shape(loop):
-    result = loop.run_until_complete(
-        loop.getaddrinfo("127.0.0.1", 8080, family=socket.AF_INET, type=socket.SOCK_STREAM)
-    )
-    assert result == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 8080))]
-
-
-def test_getaddrinfo_error(loop):
-    with pytest.raises(socket.gaierror):
-        loop.run_until_complete(loop.getaddrinfo("127.0.0.1", "no-such-service-here", type=socket.SOCK_STREAM))
-
-
-@pytest.mark.parametrize(
-    ("sockaddr", "flags"),
-    [
-        (("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
-        (("127.0.0.1", 80), socket.NI_NUMERICHOST),
-        (("::1", 443, 0, 0), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
-        (("127.0.0.1", 22), 0),
-    ],
-    ids=["numeric", "service-name", "v6", "names"],
-)
-def test_getnameinfo_matches_socket_module(loop, sockaddr, flags):
-    expected = socket.getnameinfo(sockaddr, flags)
-    assert loop.run_until_complete(loop.getnameinfo(sockaddr, flags)) == expected
-
-
-def test_getnameinfo_numeric(loop):
-    result = loop.run_until_complete(
-        loop.getnameinfo(("127.0.0.1", 8080), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
-    )
-    assert result == ("127.0.0.1", "8080")

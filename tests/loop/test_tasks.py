@@ -10,6 +10,8 @@ and async generators: the loop's firstiter/finalizer hooks, finalization of gene
 that are garbage-collected while the loop runs, `shutdown_asyncgens()` (including
 errors in aclose and the warning for generators started after it), and asyncio.Runner
 finalizing unfinished generators at exit.
+
+Also the bad-input cases of create_task and set_task_factory (tests/bad_input.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gc
 import sys
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 
 var = contextvars.ContextVar("var", default="default")
 

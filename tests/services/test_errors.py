@@ -1,13 +1,16 @@
-"""Errors nobody awaits, and debug mode.
+"""The exception handler (looplet/services/errors.py): where errors nobody awaits go.
 
 Covers set_exception_handler / get_exception_handler (and the TypeError for a
 non-callable), call_exception_handler (a raising callback reaches the handler with
 'message', 'exception' and 'handle' and the loop goes on; the handler runs in the
 failing callback's context on 3.12+; a handler that raises falls back to the default
 handler; a default handler that raises is logged), default_exception_handler's log
-records, "exception was never retrieved" for futures and tasks, and debug mode:
-get_debug/set_debug, the slow-callback warning, source tracebacks, and coroutine
-origin tracking while a debug loop runs (and its restoration afterwards).
+records, and "exception was never retrieved" for futures and tasks.
+
+Faults, under I/O: a callback that raises on every tick (every exception reaches the
+handler, in order, and the I/O goes on), and an exception handler that raises itself
+(logged, and the loop goes on). Also the bad-input cases of set_exception_handler and
+call_exception_handler (tests/bad_input.py).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-import logging
-import os
+import socket
 import sys
-import warnings
 from asyncio import format_helpers
+from typing import Any
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
+from support import close_server, echo_round_trips, recv_until_eof, report_collector, ticks
 
 var = contextvars.ContextVar("var", default="default")
 
@@ -188,145 +192,106 @@ def test_call_exception_handler_without_handler_uses_the_default(loop, loop_erro
     assert record.exc_info[0] is OSError
 
 
-# -- debug mode ---------------------------------------------------------------------------
+# -- callbacks and exception handlers that raise, under I/O ------------------------------
 
 
-def test_get_debug_default_and_set_debug(loop):
-    env_debug = sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
-    assert loop.get_debug() is env_debug
-    loop.set_debug(True)
-    assert loop.get_debug() is True
-    loop.set_debug(False)
-    assert loop.get_debug() is False
+class Boom(Exception):
+    pass
 
 
-def test_slow_callback_is_logged_in_debug_mode(loop, caplog):
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0
+def test_callback_raising_on_every_tick_does_not_starve_io(loop: asyncio.AbstractEventLoop) -> None:
+    reports = report_collector(loop)
+    raised: list[int] = []
+    stopping = False
 
-    def my_slow_callback():
-        pass
+    def raise_every_tick(n: int) -> None:
+        if stopping:
+            return
+        loop.call_soon(raise_every_tick, n + 1)  # reschedule first: the raise cannot stop it
+        raised.append(n)
+        raise Boom(n)
 
-    loop.call_soon(my_slow_callback)
-    loop.call_soon(loop.stop)
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        loop.run_forever()
-    warnings_ = [r for r in caplog.records if r.name == "asyncio" and r.levelno == logging.WARNING]
-    slow = [r.getMessage() for r in warnings_ if "my_slow_callback" in r.getMessage()]
-    assert len(slow) == 1
-    assert slow[0].startswith("Executing <Handle")
-    assert " took " in slow[0]
-    assert slow[0].endswith(" seconds")
+    async def main() -> int:
+        nonlocal stopping
+        loop.call_soon(raise_every_tick, 0)
+        try:
+            return await echo_round_trips(50)
+        finally:
+            stopping = True
 
-
-def test_slow_task_step_names_the_task(loop, caplog):
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0
-
-    async def work():
-        pass
-
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        loop.run_until_complete(loop.create_task(work(), name="the-slow-one"))
-    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "the-slow-one" in r.getMessage()]
-    assert slow
-    for message in slow:
-        # asyncio names the task itself (its repr), not the handle that steps it.
-        assert message.startswith("Executing <Task "), message
-        assert message.endswith(" seconds")
+    assert loop.run_until_complete(main()) == 50
+    loop.run_until_complete(ticks(2))  # the last reschedule sees `stopping` and ends
+    # It raised on every tick the echo took (at least one per round trip)...
+    assert len(raised) >= 50
+    # ...and every one of those exceptions reached the handler, in order, and nothing else.
+    assert [ctx["exception"].args[0] for ctx in reports] == raised == list(range(len(raised)))
+    assert all(type(ctx["exception"]) is Boom for ctx in reports)
+    assert all(ctx["message"].startswith("Exception in callback ") for ctx in reports)
 
 
-def test_no_slow_callback_warning_without_debug(loop, caplog):
-    loop.set_debug(False)
-    loop.slow_callback_duration = 0
-    loop.call_soon(lambda: None)
-    loop.call_soon(loop.stop)
-    with caplog.at_level(logging.WARNING, logger="asyncio"):
-        loop.run_forever()
-    assert [r for r in caplog.records if r.name == "asyncio" and "Executing" in r.getMessage()] == []
+def divide_by_zero() -> None:
+    raise ZeroDivisionError("every time")
 
 
-def test_slow_callback_duration_default(loop):
-    assert loop.slow_callback_duration == 0.1
+class RaisesOnData(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        raise Boom("data_received")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost.set_result(exc)
 
 
-def test_debug_mode_records_source_tracebacks(loop):
-    loop.set_debug(True)
-    contexts = []
-    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
-    handle = loop.call_soon(lambda: 1 / 0)
-    loop.call_soon(loop.stop)
-    loop.run_forever()
-    assert handle._source_traceback
-    assert "source_traceback" in contexts[0]
-    assert contexts[0]["source_traceback"][-1].name == "test_debug_mode_records_source_tracebacks"
+def test_exception_handler_that_raises_is_logged_and_the_loop_goes_on(
+    loop: asyncio.AbstractEventLoop, loop_errors: Any
+) -> None:
+    handled: list[str] = []
 
+    def broken_handler(lp: asyncio.AbstractEventLoop, ctx: dict[str, Any]) -> None:
+        handled.append(ctx["message"])
+        raise RuntimeError("the handler is broken")
 
-def test_default_handler_logs_the_current_handles_traceback(loop, loop_errors):
-    loop.set_debug(True)
+    loop.set_exception_handler(broken_handler)
 
-    def report():
-        loop.call_exception_handler({"message": "from a callback"})
+    async def main() -> tuple[BaseException | None, bytes, int]:
+        # A burst of failing callbacks.
+        for _ in range(10):
+            loop.call_soon(divide_by_zero)
+        await ticks(2)
+        # A protocol that fails: its transport reports the error, then closes.
+        proto = RaisesOnData()
+        server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
+        peer = socket.create_connection(server.sockets[0].getsockname())
+        peer.setblocking(False)
+        with peer:
+            await loop.sock_sendall(peer, b"x")
+            lost = await proto.lost
+            after = await recv_until_eof(peer)
+        await close_server(server)
+        # A future whose exception nobody retrieves.
+        fut = loop.create_future()
+        fut.set_exception(Boom("never retrieved"))
+        del fut
+        gc.collect()
+        # And the loop still does real work.
+        return lost, after, await echo_round_trips(5)
 
-    loop.call_soon(report)
-    loop.call_soon(loop.stop)
-    loop.run_forever()
-    (record,) = loop_errors.take_all()
-    assert record.getMessage().startswith("from a callback\nhandle_traceback: Handle created at")
-
-
-def test_coroutine_origin_tracking_while_a_debug_loop_runs(loop):
-    before = sys.get_coroutine_origin_tracking_depth()
-    loop.set_debug(True)
-
-    async def depth():
-        return sys.get_coroutine_origin_tracking_depth()
-
-    assert loop.run_until_complete(depth()) > 0
-    assert sys.get_coroutine_origin_tracking_depth() == before
-
-
-def test_no_coroutine_origin_tracking_without_debug(loop):
-    before = sys.get_coroutine_origin_tracking_depth()
-    loop.set_debug(False)
-
-    async def depth():
-        return sys.get_coroutine_origin_tracking_depth()
-
-    assert loop.run_until_complete(depth()) == before
-
-
-def test_set_debug_while_running_turns_tracking_on(loop):
-    before = sys.get_coroutine_origin_tracking_depth()
-    loop.set_debug(False)
-
-    async def main():
-        off = sys.get_coroutine_origin_tracking_depth()
-        loop.set_debug(True)
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        return off, sys.get_coroutine_origin_tracking_depth()
-
-    off, on = loop.run_until_complete(main())
-    assert off == before
-    assert on > 0
-    assert sys.get_coroutine_origin_tracking_depth() == before
-
-
-def test_never_awaited_coroutine_shows_its_origin_in_debug_mode(loop):
-    loop.set_debug(True)
-
-    async def forgotten():
-        pass
-
-    async def main():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            forgotten()
-            gc.collect()
-        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-
-    messages = loop.run_until_complete(main())
-    assert len(messages) == 1
-    assert "was never awaited" in messages[0]
-    assert "Coroutine created at (most recent call last)" in messages[0]
+    lost, after, right = loop.run_until_complete(main())
+    assert right == 5
+    assert type(lost) is Boom
+    assert after == b""
+    assert handled[:10] == [handled[0]] * 10 and handled[0].startswith("Exception in callback ")
+    assert handled[10:] == [
+        "Fatal error: protocol.data_received() call failed.",
+        "Future exception was never retrieved",
+    ]
+    # Each failure of the handler was logged once, with the handler's own exception.
+    unhandled = loop_errors.take_all()
+    assert [r.getMessage().splitlines()[0] for r in unhandled] == ["Unhandled error in exception handler"] * 12
+    assert len(handled) == 12
+    assert all(r.exc_info is not None and r.exc_info[0] is RuntimeError for r in unhandled)

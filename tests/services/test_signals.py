@@ -6,6 +6,11 @@ removing handlers (return values, the process handler reset to SIG_DFL or, for S
 default_int_handler); argument errors (non-int, invalid number, coroutines,
 uncatchable signals); the main-thread rule; and cleanup at close (no handler and no
 wakeup fd left: the `loop` fixture checks both after every test).
+
+Faults: signals delivered while the loop is blocked in its poll with no timer (the
+handler runs once per signal delivered, also for real-time signals queued while it
+was blocked), the loop seen asleep through /proc (the `loop_sleep` fixture). Also the
+bad-input cases of add_signal_handler and remove_signal_handler (tests/bad_input.py).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import signal
 import threading
 
 import pytest
-from support import join
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
+from support import SAFETY_TIMEOUT, SleepProbe, join
 
 SAFETY_DELAY = 20.0  # only ends a run a lost signal would hang; never asserted on
 
@@ -195,6 +201,7 @@ def test_uncatchable_signal_is_runtime_error(loop, sig):
     with pytest.raises(RuntimeError, match=rf"^sig {int(sig)} cannot be caught$"):
         loop.add_signal_handler(sig, print)
     assert loop.remove_signal_handler(sig) is False
+
     # Nothing was left installed: the fixture checks the wakeup fd after the test.
 
 
@@ -230,3 +237,83 @@ def test_add_signal_handler_after_close_is_runtime_error(loop):
     loop.close()
     with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.add_signal_handler(signal.SIGUSR1, print)
+
+
+# -- signals arriving during a blocking poll ---------------------------------------------
+
+
+def test_signal_during_a_blocking_poll_runs_the_handler_once_each(
+    loop: asyncio.AbstractEventLoop, loop_sleep: SleepProbe
+) -> None:
+    """No timer is scheduled, so the loop sleeps in its poll with no timeout: only the
+    signal can wake it. Each signal is sent once the loop is seen asleep, and the next
+    only after the handler ran: one handler call per signal."""
+    signals = 5
+    calls: list[int] = []
+    handled = threading.Event()
+    done: asyncio.Future[str] = loop.create_future()
+
+    def handler() -> None:
+        calls.append(threading.get_native_id())
+        handled.set()
+
+    def sender() -> None:
+        outcome = "all handled"
+        for n in range(signals):
+            if not loop_sleep.wait():
+                outcome = f"the loop never slept before signal {n}"
+                break
+            handled.clear()
+            os.kill(os.getpid(), signal.SIGUSR1)
+            if not handled.wait(SAFETY_TIMEOUT):
+                outcome = f"signal {n} never handled"
+                break
+        loop.call_soon_threadsafe(done.set_result, outcome)
+
+    loop.add_signal_handler(signal.SIGUSR1, handler)
+    thread = threading.Thread(target=sender)
+    try:
+        thread.start()
+        assert loop.run_until_complete(done) == "all handled"
+    finally:
+        join(thread)
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert calls == [loop_sleep.tid] * signals  # each on the loop's thread
+
+
+def test_queued_signals_run_the_handler_once_per_delivery(
+    loop: asyncio.AbstractEventLoop, loop_sleep: SleepProbe
+) -> None:
+    """Real-time signals queue: five sent while blocked are five deliveries, and CPython's
+    C handler writes one byte per delivery to the wakeup fd. asyncio runs the handler once
+    per byte. To make all five bytes land before the loop reads any, the signal is blocked
+    in every thread while they are sent, then unblocked in the sending thread, which takes
+    all five deliveries inside one C call that holds the GIL."""
+    sig = signal.SIGRTMIN
+    signals = 5
+    calls: list[int] = []
+    done: asyncio.Future[str] = loop.create_future()
+
+    def sender() -> None:
+        outcome = "sent"
+        if loop_sleep.wait():
+            for _ in range(signals):
+                os.kill(os.getpid(), sig)  # pending: blocked in every thread
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})  # the five deliveries, here
+            if not loop_sleep.wait():  # asleep again: it has run what the bytes asked
+                outcome = "the loop never slept after the signals"
+        else:
+            outcome = "the loop never slept"
+        loop.call_soon_threadsafe(done.set_result, outcome)
+
+    loop.add_signal_handler(sig, calls.append, 1)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {sig})  # inherited by the sender
+    thread = threading.Thread(target=sender)
+    try:
+        thread.start()
+        assert loop.run_until_complete(done) == "sent"
+    finally:
+        join(thread)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        loop.remove_signal_handler(sig)
+    assert len(calls) == signals

@@ -1,8 +1,9 @@
-"""statistics(), timings, the trace, virtual time and the seeded shuffle.
+"""looplet's tools (looplet/tools/): statistics(), timings, the seeded shuffle, set_clock, the trace.
 
-These are looplet's own tools, which stock asyncio does not have, so most tests
-here run on looplet only; where a behaviour has an asyncio counterpart (ordering of
-timeouts, FIFO order without a seed) the test runs on both loops.
+These are looplet's own tools, which stock asyncio does not have, so most tests here
+run on looplet only; where a behaviour has an asyncio counterpart (FIFO order without
+a seed, the interleaving a program gives whether or not it is observed) the test runs
+on both loops. Virtual time is tested in tests/test_testing.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from looplet.engine.reactor import READ, pick_reactor
 from looplet.engine.watch import Watch
 from looplet.testing import VirtualClock
 
-REPO = Path(__file__).resolve().parents[1]
+# -- statistics --------------------------------------------------------------------------
 
 
 def noop() -> None:
@@ -41,9 +42,6 @@ def lloop(leakcheck: Any) -> Any:
     loop = looplet.new_event_loop()
     yield loop
     loop.close()
-
-
-# -- statistics --------------------------------------------------------------------------
 
 
 def test_statistics_count_a_known_workload_exactly(lloop: Any) -> None:
@@ -179,47 +177,7 @@ def test_statistics_of_a_closed_loop() -> None:
     assert loop.statistics().registered_fds == 0
 
 
-# -- virtual time and determinism --------------------------------------------------------
-
-
-def test_an_hour_of_virtual_sleep_with_a_ten_minute_timeout() -> None:
-    clock = VirtualClock()
-    seen: dict[str, Any] = {}
-
-    async def main() -> None:
-        loop: Any = asyncio.get_running_loop()
-        start = loop.time()
-        try:
-            async with asyncio.timeout(600):
-                await asyncio.sleep(3600)
-        except TimeoutError:
-            seen["elapsed"] = loop.time() - start
-        seen["stats"] = loop.statistics()
-
-    wall = time.monotonic()
-    looplet.testing.run(main(), clock=clock)
-    assert seen["elapsed"] == 600.0 and clock.time() == 600.0
-    # The loop never blocked in the OS: it jumped over the idle time.
-    assert seen["stats"].blocked_seconds == 0.0
-    # Not a timing assertion: real sleeping would take 600 s; this only guards that.
-    assert time.monotonic() - wall < 60
-
-
-def test_timeouts_fire_in_deadline_order_on_virtual_time() -> None:
-    order: list[tuple[str, float]] = []
-
-    async def waiter(name: str, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(asyncio.sleep(10_000), timeout)
-        except TimeoutError:
-            order.append((name, loop.time()))
-
-    async def main() -> None:
-        await asyncio.gather(waiter("c", 300), waiter("a", 5), waiter("b", 60.5))
-
-    looplet.testing.run(main())
-    assert order == [("a", 5.0), ("b", 60.5), ("c", 300.0)]
+# -- the seeded shuffle and the clock ----------------------------------------------------
 
 
 async def _interleaved(log: list[str], pause: float = 0.5) -> None:
@@ -295,7 +253,10 @@ def test_set_clock_mid_run_keeps_pending_timers(lloop: Any) -> None:
         lloop.set_clock(time.monotonic)
 
 
-# -- the trace -------------------------------------------------------------------------------
+# -- the trace ---------------------------------------------------------------------------
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def check_trace_events(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,26 +1,25 @@
-"""Low-level socket operations: sock_recv ... sock_accept, and sock_sendfile.
+"""Low-level socket operations (looplet/services/sockio.py): sock_recv ... sock_accept.
 
 Covers sock_recv / sock_recv_into (data already there, data arriving later, EOF),
 sock_sendall of several MiB to a peer that reads concurrently, sending to a closed
 peer, UDP with sock_sendto / sock_recvfrom / sock_recvfrom_into, sock_connect (to a
 listening loopback port, by name, to a refused port) and sock_accept, cancellation of
-a waiting operation (its registration is dropped), the socket checks (blocking socket
-in debug mode, SSL sockets), and sock_sendfile: whole files, offset and count, the
-file position afterwards, empty files, the fallback for objects that are not regular
-files (and SendfileNotAvailableError without it), and argument errors.
+a waiting operation (its registration is dropped), and the socket checks (blocking
+socket in debug mode, SSL sockets). Also the bad-input cases of each of them
+(tests/bad_input.py). sock_sendfile is tested in tests/endpoints/test_sendfile.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import socket
 import ssl
 import tempfile
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 
 
 async def recv_exactly(loop, sock, n):
@@ -41,25 +40,6 @@ async def recv_until_eof(loop, sock):
     while data := await loop.sock_recv(sock, 65536):
         chunks.append(data)
     return b"".join(chunks)
-
-
-@pytest.fixture
-def udp_pair(loop):
-    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with a, b:
-        for s in (a, b):
-            s.bind(("127.0.0.1", 0))
-            s.setblocking(False)
-        yield a, b
-
-
-@pytest.fixture
-def tcp_client(loop):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    with sock:
-        sock.setblocking(False)
-        yield sock
 
 
 # -- stream sockets ----------------------------------------------------------------------
@@ -332,131 +312,3 @@ def test_ssl_socket_is_type_error(loop):
         for coro in (loop.sock_recv(s, 1), loop.sock_sendall(s, b"x"), loop.sock_accept(s)):
             with pytest.raises(TypeError, match=r"^Socket cannot be of type SSLSocket$"):
                 loop.run_until_complete(coro)
-
-
-# -- sock_sendfile ------------------------------------------------------------------------
-
-CONTENT = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
-
-
-@pytest.fixture
-def datafile():
-    with tempfile.TemporaryFile() as f:
-        f.write(CONTENT)
-        f.flush()
-        f.seek(0)
-        yield f
-
-
-def sendfile_and_receive(loop, sock, peer, file, *args, **kwargs):
-    async def main():
-        reader = loop.create_task(recv_until_eof(loop, peer))
-        try:
-            sent = await loop.sock_sendfile(sock, file, *args, **kwargs)
-        finally:
-            sock.shutdown(socket.SHUT_WR)
-        return sent, await reader
-
-    return loop.run_until_complete(main())
-
-
-def test_sock_sendfile_regular_file(loop, socketpair, datafile):
-    a, b = socketpair
-    sent, received = sendfile_and_receive(loop, a, b, datafile)
-    assert sent == len(CONTENT)
-    assert received == CONTENT
-    assert datafile.tell() == len(CONTENT)
-
-
-def test_sock_sendfile_over_tcp(loop, tcp_listener, tcp_client, datafile):
-    loop.run_until_complete(loop.sock_connect(tcp_client, tcp_listener.getsockname()))
-    conn, _ = loop.run_until_complete(loop.sock_accept(tcp_listener))
-    with conn:
-        sent, received = sendfile_and_receive(loop, tcp_client, conn, datafile)
-    assert sent == len(CONTENT)
-    assert received == CONTENT
-
-
-def test_sock_sendfile_offset_and_count(loop, socketpair, datafile):
-    a, b = socketpair
-    sent, received = sendfile_and_receive(loop, a, b, datafile, 1000, 70000)
-    assert sent == 70000
-    assert received == CONTENT[1000:71000]
-    assert datafile.tell() == 71000
-
-
-def test_sock_sendfile_offset_only(loop, socketpair, datafile):
-    a, b = socketpair
-    offset = len(CONTENT) - 5000
-    sent, received = sendfile_and_receive(loop, a, b, datafile, offset=offset)
-    assert sent == 5000
-    assert received == CONTENT[offset:]
-    assert datafile.tell() == len(CONTENT)
-
-
-def test_sock_sendfile_count_past_the_end(loop, socketpair, datafile):
-    a, b = socketpair
-    offset = len(CONTENT) - 10
-    sent, received = sendfile_and_receive(loop, a, b, datafile, offset, 1000)
-    assert sent == 10
-    assert received == CONTENT[offset:]
-    assert datafile.tell() == len(CONTENT)
-
-
-def test_sock_sendfile_empty_file(loop, socketpair):
-    a, b = socketpair
-    with tempfile.TemporaryFile() as empty:
-        sent, received = sendfile_and_receive(loop, a, b, empty)
-        assert empty.tell() == 0
-    assert (sent, received) == (0, b"")
-
-
-def test_sock_sendfile_fallback_for_non_regular_file(loop, socketpair):
-    a, b = socketpair
-    buffer = io.BytesIO(CONTENT)
-    sent, received = sendfile_and_receive(loop, a, b, buffer, 10, 300000)
-    assert sent == 300000
-    assert received == CONTENT[10:300010]
-    assert buffer.tell() == 300010
-
-
-def test_sock_sendfile_no_fallback_for_non_regular_file(loop, socketpair):
-    a, _ = socketpair
-    buffer = io.BytesIO(CONTENT)
-    with pytest.raises(asyncio.SendfileNotAvailableError, match=r"not a regular file"):
-        loop.run_until_complete(loop.sock_sendfile(a, buffer, fallback=False))
-    assert issubclass(asyncio.SendfileNotAvailableError, RuntimeError)
-    assert buffer.tell() == 0
-
-
-def test_sock_sendfile_text_file_is_value_error(loop, socketpair, tmp_path):
-    a, _ = socketpair
-    path = tmp_path / "text.txt"
-    path.write_text("text")
-    with path.open() as f, pytest.raises(ValueError, match=r"^file should be opened in binary mode$"):
-        loop.run_until_complete(loop.sock_sendfile(a, f))
-
-
-def test_sock_sendfile_datagram_socket_is_value_error(loop, udp_pair, datafile):
-    a, _ = udp_pair
-    with pytest.raises(ValueError, match=r"^only SOCK_STREAM type sockets are supported$"):
-        loop.run_until_complete(loop.sock_sendfile(a, datafile))
-
-
-@pytest.mark.parametrize(
-    ("offset", "count", "error", "message"),
-    [
-        (0, 0, ValueError, r"^count must be a positive integer \(got 0\)$"),
-        (0, -1, ValueError, r"^count must be a positive integer \(got -1\)$"),
-        (0, "1", TypeError, r"^count must be a positive integer \(got '1'\)$"),
-        (0, 1.0, TypeError, r"^count must be a positive integer \(got 1\.0\)$"),
-        (-1, None, ValueError, r"^offset must be a non-negative integer \(got -1\)$"),
-        ("0", None, TypeError, r"^offset must be a non-negative integer \(got '0'\)$"),
-        (0.5, 10, TypeError, r"^offset must be a non-negative integer \(got 0\.5\)$"),
-    ],
-)
-def test_sock_sendfile_bad_arguments(loop, socketpair, datafile, offset, count, error, message):
-    a, _ = socketpair
-    with pytest.raises(error, match=message):
-        loop.run_until_complete(loop.sock_sendfile(a, datafile, offset, count))
-    assert datafile.tell() == 0

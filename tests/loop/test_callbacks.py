@@ -7,6 +7,9 @@ thread check ("Non-thread-safe operation ..."), other threads waking a loop bloc
 in its poll (call_soon_threadsafe, run_coroutine_threadsafe), a monotonic time(), and
 a replaced time() (a test's patch on the loop, a subclass) deciding which timers are
 due and where call_later counts from.
+
+Also the bad-input cases of call_soon, call_soon_threadsafe, call_later and call_at
+(tests/bad_input.py): each wrong call fails as on stock asyncio, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from unittest import mock
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 from support import join, wait_for
 
 import looplet

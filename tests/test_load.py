@@ -47,7 +47,7 @@ from support import join, wait_for
 import looplet
 
 HOST: Final = "127.0.0.1"
-TESTS_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS_DIR: Final = os.path.dirname(os.path.abspath(__file__))
 
 # Connection test. One message per connection, unique to it; the byte after the echo tells
 # the server that the client has checked its echo (so "all acknowledged" means every client

@@ -1,9 +1,10 @@
 """looplet's child watcher (looplet/services/children.py), strategy by strategy.
 
 Each test runs on every strategy this machine has (pidfd and thread on Linux;
-kqueue where it exists) through the `strategy` fixture; subprocess tests in
-test_processes.py exercise the default one through asyncio's API. The `leakcheck`
-fixture fails a test that leaves a zombie, a running child, a thread or an fd.
+kqueue where it exists) through the `strategy` fixture; the subprocess tests in
+tests/endpoints/test_processes.py exercise the default one through asyncio's API. The
+`leakcheck` fixture fails a test that leaves a zombie, a running child, a thread or
+an fd.
 """
 
 from __future__ import annotations

@@ -7,16 +7,23 @@ table has forced-debug variants), non-sockets, SSL sockets, and oversized argume
 (sizes past `sys.maxsize`, delays of 1e300, ints too big for a float, ports past
 65535, 64-character host labels, socket paths past `sun_path`).
 
-Nothing in the table says what should happen. When pytest collects this module it runs
-every case on a fresh stock asyncio loop and records the outcome in the test's
-parameters (and its id): the exception class raised (or that it succeeded), what the
-loop's exception handler was given, the warnings issued, what a case observed (a
-timer that fired, a resolved address), and whether the loop still ran afterwards. The
-test then runs the case on a looplet loop and expects that same outcome, the same
+This module is the table and the test, not a test module: each case runs in the test
+module of the code its method exercises (`OWNERS`), which imports
+`test_bad_input_fails_as_on_asyncio` and this module's `pytest_generate_tests`; so the
+create_connection cases run in tests/endpoints/test_connect.py, the signal handler
+cases in tests/services/test_signals.py. tests/test_public_api.py checks that the
+table has a case for every public method.
+
+Nothing in the table says what should happen. When pytest collects a module that runs
+cases, it runs each of them on a fresh stock asyncio loop and records the outcome in
+the test's parameters (and its id): the exception class raised (or that it succeeded),
+what the loop's exception handler was given, the warnings issued, what a case observed
+(a timer that fired, a resolved address), and whether the loop still ran afterwards.
+The test then runs the case on a looplet loop and expects that same outcome, the same
 message (object addresses, fd numbers, ports and paths masked), and a loop that still
 runs callbacks and polls. asyncio is the oracle here, so it is not run a second time.
 Outcomes that differ by Python version or by debug mode are simply recorded as they
-are; run the module with PYTHONASYNCIODEBUG=1 too.
+are; run the tests with PYTHONASYNCIODEBUG=1 too.
 
 "The loop still runs" is a probe: a call_soon, and a reader on a socket with a byte
 already waiting, so the loop really polls, with any timer a case left behind (a
@@ -970,14 +977,76 @@ def asyncio_outcome(case: Case) -> Outcome:
         close_loop(loop, outcome is not None and outcome.recovered)
 
 
+#: The test module that runs each method's cases (a path under tests/): the module of
+#: the code the method exercises.
+OWNERS: dict[str, str] = {
+    **dict.fromkeys(("call_soon", "call_soon_threadsafe", "call_later", "call_at"), "loop/test_callbacks.py"),
+    **dict.fromkeys(("create_task", "set_task_factory"), "loop/test_tasks.py"),
+    **dict.fromkeys(("run_until_complete", "run_forever", "close"), "loop/test_lifecycle.py"),
+    **dict.fromkeys(("add_reader", "add_writer", "remove_reader", "remove_writer"), "loop/test_fds.py"),
+    **dict.fromkeys(("set_exception_handler", "call_exception_handler"), "services/test_errors.py"),
+    **dict.fromkeys(
+        ("run_in_executor", "set_default_executor", "shutdown_default_executor"), "services/test_executor.py"
+    ),
+    **dict.fromkeys(("getaddrinfo", "getnameinfo"), "services/test_resolver.py"),
+    **dict.fromkeys(
+        (
+            "sock_recv",
+            "sock_recv_into",
+            "sock_recvfrom",
+            "sock_recvfrom_into",
+            "sock_sendall",
+            "sock_sendto",
+            "sock_connect",
+            "sock_accept",
+        ),
+        "services/test_sockio.py",
+    ),
+    **dict.fromkeys(("add_signal_handler", "remove_signal_handler"), "services/test_signals.py"),
+    **dict.fromkeys(
+        ("create_connection", "create_unix_connection", "connect_accepted_socket"), "endpoints/test_connect.py"
+    ),
+    **dict.fromkeys(("create_server", "create_unix_server"), "endpoints/test_serve.py"),
+    "create_datagram_endpoint": "endpoints/test_datagram.py",
+    "start_tls": "endpoints/test_tls.py",
+    **dict.fromkeys(("sock_sendfile", "sendfile"), "endpoints/test_sendfile.py"),
+    **dict.fromkeys(("subprocess_exec", "subprocess_shell"), "endpoints/test_processes.py"),
+    **dict.fromkeys(("connect_read_pipe", "connect_write_pipe"), "transports/test_pipe.py"),
+}
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _owners_run_the_test() -> None:
+    """Every case has an owner, and every owner runs the test: a case nobody collects
+    fails the collection of every module that imports this one."""
+    unowned = sorted({case.id.split("-")[0] for case in CASES} - set(OWNERS))
+    assert not unowned, f"bad-input cases with no test module in OWNERS: {unowned}"
+    for owner in sorted(set(OWNERS.values())):
+        with open(os.path.join(TESTS_DIR, owner), encoding="utf-8") as f:
+            source = f.read()
+        assert "test_bad_input_fails_as_on_asyncio" in source and "pytest_generate_tests" in source, (
+            f"tests/{owner} does not import test_bad_input_fails_as_on_asyncio and pytest_generate_tests from bad_input"
+        )
+
+
+_owners_run_the_test()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize test_bad_input_fails_as_on_asyncio in the module that imports it with
+    the cases of the methods that module owns (`OWNERS`)."""
     # Computed at collection, on this Python and in this debug mode, never written down.
-    if "case" in metafunc.fixturenames:
-        params = []
-        for case in CASES:
-            expected = asyncio_outcome(case)
-            params.append(pytest.param(case, expected, id=f"{case.id}->{expected.label()}"))
-        metafunc.parametrize(("case", "expected"), params)
+    if metafunc.function is not test_bad_input_fails_as_on_asyncio:
+        return
+    here = os.path.relpath(str(metafunc.definition.path), TESTS_DIR).replace(os.sep, "/")
+    params = []
+    for case in CASES:
+        if OWNERS[case.id.split("-")[0]] != here:
+            continue
+        expected = asyncio_outcome(case)
+        params.append(pytest.param(case, expected, id=f"{case.id}->{expected.label()}"))
+    metafunc.parametrize(("case", "expected"), params)
 
 
 # -- the test ------------------------------------------------------------------------------
@@ -1052,27 +1121,3 @@ def test_bad_input_fails_as_on_asyncio(
             assert loop.run_until_complete(asyncio.sleep(0, "still runs")) == "still runs"
     finally:
         close_loop(loop, outcome is not None and outcome.recovered)
-
-
-def test_every_public_method_has_a_case() -> None:
-    """The table has a case for each public method of asyncio's loop API that looplet has."""
-    # No argument to get wrong, or a flag any value of which is accepted.
-    no_bad_input = {
-        "create_future",
-        "default_exception_handler",
-        "get_debug",
-        "get_exception_handler",
-        "get_task_factory",
-        "is_closed",
-        "is_running",
-        "set_debug",
-        "shutdown_asyncgens",
-        "stop",
-        "time",
-    }
-    if not PY312:
-        no_bad_input.add("shutdown_default_executor")  # no timeout argument before 3.12
-    covered = {case.id.split("-")[0] for case in CASES}
-    public = {name for name in dir(asyncio.AbstractEventLoop) if not name.startswith("_")}
-    missing = sorted(name for name in public - no_bad_input - covered if hasattr(looplet.EventLoop, name))
-    assert not missing, f"no bad-input case for: {missing}"

@@ -5,18 +5,35 @@ Every test runs on asyncio and on looplet through the `loop` fixture, whose leak
 check also fails a test that leaves a child running or a zombie behind, or an fd
 open. Children are this Python (`sys.executable -c ...`) or POSIX tools (`cat`,
 `true`, `sh`), talking over pipes; no test waits on the wall clock.
+
+Close-on-exec: with a loop, a TCP server, a client connection and its accepted end, a
+Unix server and connection, a UDP endpoint, a subprocess with three pipes, read and
+write pipe transports, a signal handler and an executor job all alive, every fd opened
+since the loop was made has FD_CLOEXEC; and a child started then
+(`asyncio.create_subprocess_exec`) lists its own fds: only 0, 1, 2 and its `pass_fds`
+with the default close_fds=True, and none of the loop's fds with close_fds=False (which
+leaves only close-on-exec between them).
+
+Also the bad-input cases of subprocess_exec and subprocess_shell (tests/bad_input.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import functools
+import json
 import os
 import signal
 import sys
+import tempfile
 from asyncio.subprocess import DEVNULL, PIPE, STDOUT
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from bad_input import pytest_generate_tests, test_bad_input_fails_as_on_asyncio  # noqa: F401
 
 import looplet
 
@@ -368,3 +385,199 @@ def test_subprocess_on_a_closed_loop_starts_no_child(leakcheck: Any) -> None:
     coro = loop.subprocess_exec(asyncio.SubprocessProtocol, "true")
     with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         coro.send(None)
+
+
+# -- close-on-exec: no fd of the loop reaches a child ------------------------------------
+
+
+Loop = asyncio.AbstractEventLoop
+
+
+class _Accepted(asyncio.Protocol):
+    def __init__(self, made: asyncio.Future[asyncio.BaseTransport]) -> None:
+        self.made = made
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self.made.done():
+            self.made.set_result(transport)
+
+
+async def _closing(transport: asyncio.BaseTransport) -> None:
+    transport.close()
+    # connection_lost, which closes the fd, runs on a later tick.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def _stop_server(server: asyncio.AbstractServer) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+async def _connect_to(
+    stack: contextlib.AsyncExitStack,
+    start_server: Callable[[Callable[[], asyncio.Protocol]], Awaitable[asyncio.AbstractServer]],
+    connect: Callable[[asyncio.AbstractServer], Awaitable[tuple[asyncio.BaseTransport, Any]]],
+) -> None:
+    """A server, a client connected to it and the server's end of that connection."""
+    made: asyncio.Future[asyncio.BaseTransport] = asyncio.get_running_loop().create_future()
+    server = await start_server(functools.partial(_Accepted, made))
+    stack.push_async_callback(_stop_server, server)
+    client, _ = await connect(server)
+    stack.push_async_callback(_closing, client)
+    stack.push_async_callback(_closing, await made)
+
+
+async def _end_child(proc: asyncio.subprocess.Process) -> None:
+    # communicate() leaves stdin open on 3.11 when given no input.
+    assert proc.stdin is not None
+    proc.stdin.close()
+    await proc.communicate()
+
+
+async def open_everything(stack: contextlib.AsyncExitStack, tmp: str) -> None:
+    """Give the running loop one of each kind of fd it makes; `stack` undoes them all."""
+    loop = asyncio.get_running_loop()
+    await _connect_to(
+        stack,
+        lambda factory: loop.create_server(factory, "127.0.0.1", 0),
+        lambda server: loop.create_connection(asyncio.Protocol, *server.sockets[0].getsockname()[:2]),
+    )
+    path = os.path.join(tmp, "s")
+    await _connect_to(
+        stack,
+        lambda factory: loop.create_unix_server(factory, path),
+        lambda server: loop.create_unix_connection(asyncio.Protocol, path),
+    )
+    udp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    stack.push_async_callback(_closing, udp)
+
+    # A child that lives until its stdin is closed.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; sys.stdin.read()",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stack.push_async_callback(_end_child, proc)
+
+    r, w = os.pipe()
+    read_pipe, _ = await loop.connect_read_pipe(asyncio.Protocol, os.fdopen(r, "rb", buffering=0))
+    stack.push_async_callback(_closing, read_pipe)
+    write_pipe, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(w, "wb", buffering=0))
+    stack.push_async_callback(_closing, write_pipe)
+
+    loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+    stack.callback(loop.remove_signal_handler, signal.SIGUSR1)
+    assert await loop.run_in_executor(None, sum, [1, 2]) == 3
+
+
+def open_fds() -> set[int]:
+    """The fds open in this process now (the one os.listdir used is gone by readlink)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            os.readlink(f"/proc/self/fd/{name}")
+            fds.add(int(name))
+    return fds
+
+
+def _describe(fds: set[int]) -> dict[int, str]:
+    described = {}
+    for fd in sorted(fds):
+        with contextlib.suppress(OSError):
+            described[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return described
+
+
+def finish(loop: Loop) -> None:
+    try:
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+def test_every_fd_the_loop_makes_is_close_on_exec(loop_factory: Callable[[], Loop], leakcheck: Any) -> None:
+    # The snapshot comes before the loop, so the loop's own fds (poller, wake-up) count.
+    before = open_fds()
+    loop = loop_factory()
+    try:
+
+        async def main() -> tuple[dict[int, str], dict[int, str]]:
+            with tempfile.TemporaryDirectory() as tmp:
+                async with contextlib.AsyncExitStack() as stack:
+                    await open_everything(stack, tmp)
+                    new = _describe(open_fds() - before)
+                    inheritable = {
+                        fd: kind for fd, kind in new.items() if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+                    }
+                    return new, inheritable
+
+        new, inheritable = loop.run_until_complete(main())
+    finally:
+        finish(loop)
+    assert not inheritable, f"fds without FD_CLOEXEC: {inheritable}"
+    # The check saw what it is about: sockets, pipes and the loop's own kernel objects
+    # (epoll, eventfd, pidfd; with LOOPLET_REACTOR=poll looplet has no epoll fd).
+    kinds = " ".join(new.values())
+    for kind in ("anon_inode:", "socket:", "pipe:"):
+        assert kind in kinds, f"no {kind} among {len(new)} fds checked: {sorted(set(new.values()))}"
+
+
+# A child's view of its fds: listdir's own fd is gone by the time readlink looks at it.
+CHILD_LISTS_ITS_FDS = """
+import json, os
+fds = []
+for name in os.listdir("/proc/self/fd"):
+    try:
+        os.readlink("/proc/self/fd/" + name)
+    except OSError:
+        continue
+    fds.append(int(name))
+print(json.dumps(sorted(fds)))
+"""
+
+
+@pytest.mark.parametrize("close_fds", [True, False], ids=["close_fds", "no-close_fds"])
+def test_children_inherit_none_of_the_loops_fds(
+    loop_factory: Callable[[], Loop], leakcheck: Any, close_fds: bool
+) -> None:
+    before = open_fds()
+    loop = loop_factory()
+    try:
+
+        async def main() -> tuple[set[int], set[int], int]:
+            with tempfile.TemporaryDirectory() as tmp:
+                async with contextlib.AsyncExitStack() as stack:
+                    await open_everything(stack, tmp)
+                    passed_r, passed_w = os.pipe()
+                    stack.callback(os.close, passed_r)
+                    stack.callback(os.close, passed_w)
+                    loop_fds = open_fds() - before - {passed_r, passed_w}
+                    if close_fds:
+                        kwargs: dict[str, Any] = {"pass_fds": (passed_r,)}
+                    else:
+                        # pass_fds would turn close_fds back on; an inheritable fd is what
+                        # passes without it (and shows that a leak would be seen).
+                        os.set_inheritable(passed_r, True)
+                        kwargs = {"close_fds": False}
+                    proc = await asyncio.create_subprocess_exec(
+                        sys.executable, "-I", "-c", CHILD_LISTS_ITS_FDS, stdout=asyncio.subprocess.PIPE, **kwargs
+                    )
+                    out, _ = await proc.communicate()
+                    assert proc.returncode == 0
+                    return set(json.loads(out)), loop_fds, passed_r
+
+        child_fds, loop_fds, passed = loop.run_until_complete(main())
+    finally:
+        finish(loop)
+    assert loop_fds, "the loop opened no fd to leak"
+    assert passed in child_fds
+    if close_fds:
+        assert child_fds == {0, 1, 2, passed}
+    else:
+        # Only close-on-exec keeps them out; fds this process had before the loop (pytest's)
+        # are not the loop's to close.
+        assert not child_fds & loop_fds, f"inherited from the loop: {sorted(child_fds & loop_fds)}"
