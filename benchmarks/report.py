@@ -79,7 +79,8 @@ def format_table(report: Report) -> str:
     lines += [
         "",
         "Median of the repetitions, ± half their range; a ratio is one loop's median over the other's.",
-        "ops/s, req/s and MiB/s: higher is better; B/task and B/conn (memory) and ms (latency): lower is better.",
+        "ops/s, req/s and MiB/s: higher is better;"
+        " B/task, B/conn (memory), ms (latency) and us/req (CPU): lower is better.",
     ]
     own_pin = {w.name: w.pin for w in report.workloads if w.pin and not w.metric_of}
     for mode in sorted(set(own_pin.values())):

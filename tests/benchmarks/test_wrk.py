@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cli, registry, report, runner
-from benchmarks.registry import BY_NAME, P99, Workload
+from benchmarks.registry import BY_NAME, CPU_PER_REQUEST, P99, Workload
 from benchmarks.results import FAILED, OK, Sample, summarize
 from benchmarks.workloads import http
 from benchmarks.workloads.netio import parse_wrk
@@ -72,7 +72,7 @@ def test_wrk_workloads_are_registered() -> None:
         assert workload.params["connections"] == 50
         assert (workload.unit, workload.metrics, workload.n_is_seconds, workload.pin) == (
             "req/s",
-            (P99,),
+            (P99, CPU_PER_REQUEST),
             True,
             "split",
         )
@@ -87,7 +87,7 @@ def test_echo_has_a_row_per_message_size() -> None:
 
 
 def _wrk_sample(loop: str, rep: int, rate: float, p99: float | None) -> Sample:
-    details = {} if p99 is None else {"p99_ms": p99}
+    details = {} if p99 is None else {"p99_ms": p99, "cpu_us_per_req": 20.0}
     return Sample("http_wrk_protocol", loop, rep, value=rate, details=details)
 
 
@@ -100,7 +100,8 @@ def test_the_p99_row_reads_the_same_samples() -> None:
         _wrk_sample("asyncio", 1, 24_000.0, 22.0),
     ]
     result = summarize([workload], ["looplet", "asyncio"], samples, skipped={})
-    assert [w.name for w in result.workloads] == ["http_wrk_protocol", "http_wrk_protocol_p99"]
+    names = ["http_wrk_protocol", "http_wrk_protocol_p99", "http_wrk_protocol_cpu"]
+    assert [w.name for w in result.workloads] == names
     p99 = result.cell("http_wrk_protocol_p99", "looplet")
     assert (p99.status, p99.median) == (OK, 12.0)
     table = report.format_table(result)
@@ -131,6 +132,7 @@ def test_a_failed_measurement_fails_its_p99_row_and_is_listed_once() -> None:
     assert result.failures() == [
         ("http_wrk_protocol", "looplet", http.WRK_MISSING),
         ("http_wrk_protocol_p99", "asyncio", "the measurement reported no 'p99_ms'"),
+        ("http_wrk_protocol_cpu", "asyncio", "the measurement reported no 'cpu_us_per_req'"),
     ]
 
 
@@ -152,7 +154,7 @@ def test_duration_sets_n_of_the_timed_workloads_only() -> None:
 
     def measure(workload: Workload, loop: str, repetition: int) -> Sample:
         seen[workload.name] = (workload.n, workload.quick_n)
-        return Sample(workload.name, loop, repetition, value=1.0, details={"p99_ms": 1.0})
+        return Sample(workload.name, loop, repetition, value=1.0, details={"p99_ms": 1.0, "cpu_us_per_req": 1.0})
 
     chosen = [BY_NAME["http_wrk_protocol"], BY_NAME["queue"]]
     argv = ["--loops", "asyncio", "--repeat", "1", "--duration", "7"]
@@ -167,4 +169,4 @@ def test_without_wrk_the_workload_fails_and_says_why(tmp_path: Path, monkeypatch
     argv = ["--quick", "--loops", "asyncio", "--workloads", "http_wrk_protocol"]
     assert cli.main(argv, out=out, log=log) == cli.EXIT_FAILED
     assert f"- http_wrk_protocol on asyncio: RuntimeError: {http.WRK_MISSING}" in out.getvalue()
-    assert "http_wrk_protocol_p99 on" not in out.getvalue()  # one failure, listed once
+    assert "_p99 on" not in out.getvalue() and "_cpu on" not in out.getvalue()  # one failure, listed once
