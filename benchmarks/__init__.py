@@ -9,7 +9,9 @@ run. The parts, one role each:
 - ``worker.py``: runs one workload on one loop and reports which loop really ran;
 - ``results.py``: medians, spreads and ratios; ``report.py``: the table and the JSON;
 - ``clients.py``: the load-generating client processes, the same for every loop;
-- ``workloads/``: the workloads themselves, by area.
+- ``workloads/``: the workloads themselves, by area;
+- ``instructions.py``, ``syscalls.py``: instructions (callgrind) and system calls
+  (strace) per operation, from runs of ``n`` and ``2n`` operations of one workload.
 
 Invariant owned by the package: a number is only ever reported for the loop that
 produced it. Every measurement runs in a process of its own, and a worker whose

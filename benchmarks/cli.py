@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from benchmarks import report, runner
-from benchmarks.registry import WORKLOADS, Workload, select
+from benchmarks.registry import WORKLOADS, Workload, select, with_duration
 from benchmarks.results import Sample, summarize
 
 DEFAULT_LOOPS = "looplet,asyncio,uvloop"
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="shared",
         help="CPU placement of each measurement's processes: all on one CPU (shared, the default), "
         "clients on other CPUs than the loop (split), or left to the OS (none); see docs/benchmarks.md",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        metavar="SECONDS",
+        help="seconds of load for the workloads driven by wrk (http_wrk_*); default 3, quick 1",
     )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     return parser
@@ -190,7 +196,8 @@ def main(
     args = parser.parse_args(argv)
     if args.list:
         for w in workloads:
-            print(f"{w.name:32} {w.area:11} {w.unit}", file=out)
+            also = "".join(f", {m.suffix} in {m.unit}" for m in w.metrics)
+            print(f"{w.name:32} {w.area:11} {w.unit}{also}", file=out)
         return 0
     loops = split_names(args.loops)
     if not loops:
@@ -200,10 +207,17 @@ def main(
     except ValueError as exc:
         print(f"python -m benchmarks: {exc}", file=log)
         return EXIT_USAGE
+    if args.duration is not None:
+        if args.duration < 1:
+            parser.error("--duration must be at least 1 (wrk counts whole seconds)")
+        chosen = with_duration(chosen, args.duration)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else DEFAULT_REPEAT)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     timeout = args.timeout or (QUICK_TIMEOUT if args.quick else TIMEOUT)
+    if not args.timeout and args.duration is not None:
+        # A long wrk run is not a hang: the load time plus its warm-up and set-up.
+        timeout = max(timeout, 2 * args.duration + QUICK_TIMEOUT)
     try:
         runner.pinning(args.pin)
     except ValueError as exc:

@@ -9,6 +9,8 @@ Invariant owned here: names are unique and stable (the JSON of different runs ca
 compared by name), and every normal size is calibrated for a 0.2-1 s measurement on
 stock asyncio on the 2-core VM of docs/benchmarks.md (a loop 10x faster measures for
 less: the work is fixed, not the time); ``quick_n`` only has to exercise the code path.
+The exception is a workload whose ``n`` is seconds (``n_is_seconds``): an external load
+generator (wrk) runs for a time, not a count, and ``--duration`` sets it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 AREAS: tuple[str, ...] = ("scheduling", "io", "other")
@@ -26,6 +28,22 @@ _NETIO = "benchmarks.workloads.netio"
 _OTHER = "benchmarks.workloads.other"
 _MEMORY = "benchmarks.workloads.memory"
 _TOOLS = "benchmarks.workloads.tools:with_tool"
+_HTTP = "benchmarks.workloads.http"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A second number one measurement reports (in its details), shown as a row of its own.
+
+    The row is named ``<workload>_<suffix>``; its cells are the medians of ``key`` over
+    the same measurements as the workload's own row, so the two numbers of a cell
+    always come from the same runs.
+    """
+
+    key: str
+    suffix: str
+    unit: str
+    higher_is_better: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,14 @@ class Workload:
     #: memory workloads report bytes, where less is better
     higher_is_better: bool = True
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: further numbers each measurement reports, a row each (see `Metric`)
+    metrics: tuple[Metric, ...] = ()
+    #: ``n`` is the seconds the load runs, not a count (``--duration`` replaces it)
+    n_is_seconds: bool = False
+    #: the CPU placement this workload always uses, whatever ``--pin`` says
+    pin: str | None = None
+    #: for a `Metric` row: the name of the workload whose measurements it reads
+    metric_of: str | None = None
 
     def size(self, quick: bool) -> int:
         return self.quick_n if quick else self.n
@@ -55,12 +81,52 @@ def _echo_workloads() -> list[Workload]:
     # Round trips per measurement by message size and client count; the per-byte cost
     # dominates at 100 KiB, the per-message cost at 1 KiB.
     counts = {(1, 1): 5_000, (10, 1): 4_000, (100, 1): 1_500, (1, 16): 6_000, (10, 16): 5_000, (100, 16): 2_500}
+    # The TCP protocol echo with one client also has 16 KiB and 1 MiB: a row per size
+    # from the per-message to the per-byte cost of the read path (a 1 MiB message takes
+    # many reads of whatever size the loop reads with). The names keep the ``{kib}k``
+    # form, so ``echo_tcp_protocol_*k_x1`` selects the series.
+    series = {(16, 1): 3_000, (1024, 1): 600}
     workloads = []
-    for family, api, kib, clients in itertools.product(("tcp", "unix"), ("protocol", "streams"), (1, 10, 100), (1, 16)):
+    for family, api, kib, clients in itertools.product(
+        ("tcp", "unix"), ("protocol", "streams"), (1, 10, 16, 100, 1024), (1, 16)
+    ):
+        n = counts.get((kib, clients))
+        if n is None and (family, api) == ("tcp", "protocol"):
+            n = series.get((kib, clients))
+        if n is None:
+            continue
         params = {"family": family, "api": api, "size": kib * 1024, "clients": clients}
         name = f"echo_{family}_{api}_{kib}k_x{clients}"
-        workloads.append(Workload(name, "io", f"{_ECHO}:echo", counts[kib, clients], 4 * clients, params=params))
+        workloads.append(Workload(name, "io", f"{_ECHO}:echo", n, 4 * clients, params=params))
     return workloads
+
+
+P99 = Metric("p99_ms", "p99", "ms", higher_is_better=False)
+#: the server's CPU time per request: far less moved than the wall clock by other work
+#: sharing the machine
+CPU_PER_REQUEST = Metric("cpu_us_per_req", "cpu", "us/req", higher_is_better=False)
+
+
+def _wrk_workloads() -> list[Workload]:
+    # wrk drives the server for 3 s (1 s under --quick; --duration changes both), 1
+    # thread, 50 keep-alive connections. Always split: the server on one CPU, wrk on the
+    # other, because a load generator sharing the server's CPU would take its cycles
+    # (see docs/benchmarks.md).
+    return [
+        Workload(
+            f"http_wrk_{server}",
+            "io",
+            f"{_HTTP}:wrk_http",
+            3,
+            1,
+            unit="req/s",
+            params={"server": server, "connections": 50},
+            metrics=(P99, CPU_PER_REQUEST),
+            n_is_seconds=True,
+            pin="split",
+        )
+        for server in ("protocol", "aiohttp")
+    ]
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -77,6 +143,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("sock_pingpong", "io", f"{_NETIO}:sock_pingpong", 4_000, 50),
     Workload("udp_echo", "io", f"{_NETIO}:udp_echo", 5_000, 50, params={"size": 1024}),
     Workload("http_keepalive", "io", f"{_NETIO}:http_keepalive", 6_000, 200),
+    *_wrk_workloads(),
     Workload("sendfile", "io", f"{_NETIO}:sendfile", 512, 1, unit="MiB/s"),
     Workload("run_in_executor", "other", f"{_OTHER}:run_in_executor", 3_000, 20),
     Workload("getaddrinfo_numeric", "other", f"{_OTHER}:getaddrinfo_numeric", 6_000, 20),
@@ -110,6 +177,31 @@ WORKLOADS: tuple[Workload, ...] = (
 
 BY_NAME: dict[str, Workload] = {w.name: w for w in WORKLOADS}
 assert len(BY_NAME) == len(WORKLOADS), "workload names must be unique"
+
+
+def metric_rows(workload: Workload) -> list[Workload]:
+    """The rows of ``workload``'s further metrics, named ``<workload>_<suffix>``."""
+    return [
+        Workload(
+            f"{workload.name}_{m.suffix}",
+            workload.area,
+            workload.target,
+            workload.n,
+            workload.quick_n,
+            unit=m.unit,
+            higher_is_better=m.higher_is_better,
+            params=workload.params,
+            n_is_seconds=workload.n_is_seconds,
+            pin=workload.pin,
+            metric_of=workload.name,
+        )
+        for m in workload.metrics
+    ]
+
+
+def with_duration(workloads: Iterable[Workload], seconds: int) -> list[Workload]:
+    """The workloads, those that run for a time set to run for ``seconds`` (quick too)."""
+    return [replace(w, n=seconds, quick_n=seconds) if w.n_is_seconds else w for w in workloads]
 
 
 def select(patterns: Iterable[str], workloads: Iterable[Workload] = WORKLOADS) -> list[Workload]:

@@ -79,8 +79,13 @@ def format_table(report: Report) -> str:
     lines += [
         "",
         "Median of the repetitions, ± half their range; a ratio is one loop's median over the other's.",
-        "ops/s and MiB/s: higher is better; B/task and B/conn (memory): lower is better.",
+        "ops/s, req/s and MiB/s: higher is better;"
+        " B/task, B/conn (memory), ms (latency) and us/req (CPU): lower is better.",
     ]
+    own_pin = {w.name: w.pin for w in report.workloads if w.pin and not w.metric_of}
+    for mode in sorted(set(own_pin.values())):
+        names = ", ".join(name for name, pin in own_pin.items() if pin == mode)
+        lines.append(f"{names}: always --pin {mode}, whatever the run's --pin.")
     for loop, reason in report.skipped.items():
         lines.append(f"skipped: {loop} ({reason})")
     failures = report.failures()
@@ -144,6 +149,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "higher_is_better": w.higher_is_better,
                 "n": w.size(quick),
                 "params": dict(w.params),
+                "metric_of": w.metric_of,
                 "results": results,
                 "ratios": {f"{a}/{b}": ratio(report.cell(w.name, a), report.cell(w.name, b)) for a, b in pairs},
             }

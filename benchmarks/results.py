@@ -5,7 +5,10 @@ tested on made-up samples. A ``Sample`` is one measurement (one worker process);
 ``Cell`` is one workload on one loop over all repetitions; a ``Report`` is the grid.
 
 Invariant owned here: a cell is ``ok`` only if every measurement of it succeeded, and
-a ratio exists only between two ``ok`` cells; a failure is never averaged away.
+a ratio exists only between two ``ok`` cells; a failure is never averaged away. A
+workload's further metrics (p99 latency beside requests/s) become rows of their own,
+read from the details of the very samples of the workload's row, so both rows of a
+loop have the same status and come from the same measurements.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.registry import Workload
+from benchmarks.registry import Metric, Workload, metric_rows
 
 OK = "ok"
 FAILED = "failed"
@@ -132,17 +135,45 @@ class Report:
         return self.cells[workload, loop]
 
     def failures(self) -> list[tuple[str, str, str]]:
-        """(workload, loop, error) of every failed cell, in table order."""
+        """(workload, loop, error) of every failed cell, in table order.
+
+        A metric row whose workload's row failed is not listed again: its error is that one.
+        """
         return [
             (w.name, loop, cell.error or "")
             for w in self.workloads
             for loop in self.loops
             if (cell := self.cells[w.name, loop]).status == FAILED
+            and not (w.metric_of and self.cells[w.metric_of, loop].status == FAILED)
         ]
 
     @property
     def ok(self) -> bool:
         return not self.failures()
+
+
+def metric_sample(sample: Sample, metric: Metric, row: str) -> Sample:
+    """``sample`` as a sample of its workload's ``metric`` row (named ``row``)."""
+    if not sample.ok:
+        return Sample(row, sample.loop, sample.repetition, error=sample.error, unsupported=sample.unsupported)
+    value = sample.details.get(metric.key)
+    if not isinstance(value, int | float):
+        error = f"the measurement reported no {metric.key!r}"
+        return Sample(row, sample.loop, sample.repetition, error=error, details=sample.details)
+    return Sample(row, sample.loop, sample.repetition, value=float(value), details=sample.details)
+
+
+def with_metric_rows(workloads: Sequence[Workload], samples: Iterable[Sample]) -> tuple[list[Workload], list[Sample]]:
+    """Every workload followed by its metric rows; the samples with those rows' samples."""
+    samples = list(samples)
+    rows: list[Workload] = []
+    extra: list[Sample] = []
+    for workload in workloads:
+        rows.append(workload)
+        for metric, row in zip(workload.metrics, metric_rows(workload), strict=True):
+            rows.append(row)
+            extra += [metric_sample(s, metric, row.name) for s in samples if s.workload == workload.name]
+    return rows, samples + extra
 
 
 def summarize(
@@ -152,6 +183,7 @@ def summarize(
     skipped: dict[str, str],
     meta: dict[str, Any] | None = None,
 ) -> Report:
+    workloads, samples = with_metric_rows(workloads, samples)
     by_cell: dict[tuple[str, str], list[Sample]] = {}
     for sample in samples:
         by_cell.setdefault((sample.workload, sample.loop), []).append(sample)

@@ -69,13 +69,25 @@ def pinning(mode: str) -> tuple[str, str] | None:
     return None
 
 
+def placement(workload: Workload, pin: str) -> str:
+    """The ``--pin`` mode ``workload`` runs with: its own if it has one, else ``pin``.
+
+    A workload that always splits (the server against wrk) shares one CPU on a machine
+    that has only one: there is no other placement.
+    """
+    mode = workload.pin or pin
+    if mode == "split" and workload.pin == "split" and len(os.sched_getaffinity(0)) < 2:
+        return "shared"
+    return mode
+
+
 def worker_command(
     workload: Workload, loop: str, *, quick: bool, out: Path, timeout: float, pin: str = "none"
 ) -> list[str]:
     command = [sys.executable, "-m", "benchmarks.worker", "--loop", loop, "--target", workload.target]
     command += ["--n", str(workload.size(quick)), "--params", json.dumps(dict(workload.params))]
     command += ["--out", str(out), "--timeout", str(timeout)]
-    cpus = pinning(pin)
+    cpus = pinning(placement(workload, pin))
     if cpus is not None:
         command += ["--cpus", cpus[0], "--client-cpus", cpus[1]]
     return [*command, "--quick"] if quick else command
@@ -137,6 +149,7 @@ def measure(
     details: dict[str, Any] = {
         key: result[key] for key in ("amount", "seconds", "loop_classes", "loop_version") if key in result
     }
+    details["pin"] = placement(workload, pin)
     details.update(result.get("details") or {})
     if result.get("loop_errors"):
         details["loop_errors"] = result["loop_errors"]

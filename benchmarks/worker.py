@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import platform
+import resource
 import sys
 import traceback
 from asyncio import events
@@ -74,6 +75,12 @@ def _raised_by_abstract_loop(exc: BaseException) -> bool:
     return bool(frames) and frames[-1].filename == events.__file__ and frames[-1].name != "<module>"
 
 
+def rusage() -> dict[str, int]:
+    """This process's page faults so far (every thread; children are not included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"minflt": usage.ru_minflt, "majflt": usage.ru_majflt}
+
+
 def measure(loop: str, target: str, n: int, params: dict[str, Any], quick: bool) -> dict[str, Any]:
     """Run the workload; the result as the harness reads it."""
     ctx: Context | None = None
@@ -97,6 +104,9 @@ def measure(loop: str, target: str, n: int, params: dict[str, Any], quick: bool)
             "loop_classes": sorted(ctx.loop_classes),
             "loop_errors": ctx.loop_errors,
             "loop_version": loop_version(loop, module),
+            # Whole-process counts, start-up included: a tool that runs n and 2n
+            # operations (benchmarks.syscalls) takes the difference.
+            "rusage": rusage(),
         }
     except base.Unsupported as exc:
         # The workload measures a feature this loop does not have (looplet's tools).
