@@ -17,37 +17,41 @@ import sysconfig
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-# What is compiled is a layer, not a list: the engine (looplet/engine/, the reactor
-# included), which every tick, readiness event and timer runs through. Each module
-# left out has a reason:
-ENGINE = "looplet/engine"
+# What is compiled is whole layers, not a list: the engine (looplet/engine/, the
+# reactor included), which every tick, readiness event and timer runs through, and
+# the transports, which every read and write runs through. Each module left out
+# has a reason:
+LAYERS = ("looplet/engine", "looplet/transports")
 NOT_COMPILED = {
     # Clock is meant to be subclassed (testing.VirtualClock, users' clocks), and
     # interpreted classes cannot inherit from compiled ones.
     "looplet/engine/clock.py": "subclassed by interpreted code",
     # Subclasses of asyncio.Handle: mypyc's classes cannot derive from it.
     "looplet/engine/handles.py": "derives from asyncio's Handle",
+    # asyncio's subprocess transport with looplet's _start: one call per child.
+    "looplet/transports/subprocess.py": "nothing on a hot path",
 }
+# The transports derive from asyncio's transport classes, so they are compiled as
+# regular Python classes with compiled methods (`mypyc_attr(native_class=False)`,
+# looplet/_mypyc.py): as native classes over those bases, their instances were
+# traversed twice by the garbage collector, which crashed it on 3.11 and, on 3.12+,
+# never collected an unclosed transport held by its protocol, so its socket stayed
+# open (the fault tests in tests/loop/test_lifecycle.py found it).
 
 
-def _engine_modules() -> list[str]:
+def _layer_modules() -> list[str]:
     found = []
-    for folder, _dirs, files in os.walk(ENGINE):
-        for name in files:
-            path = os.path.join(folder, name).replace(os.sep, "/")
-            # A package's __init__ holds its docstring and re-exports: nothing hot.
-            if name.endswith(".py") and name != "__init__.py" and path not in NOT_COMPILED:
-                found.append(path)
+    for layer in LAYERS:
+        for folder, _dirs, files in os.walk(layer):
+            for name in files:
+                path = os.path.join(folder, name).replace(os.sep, "/")
+                # A package's __init__ holds its docstring and re-exports: nothing hot.
+                if name.endswith(".py") and name != "__init__.py" and path not in NOT_COMPILED:
+                    found.append(path)
     return sorted(found)
 
 
-HOT_MODULES = _engine_modules()
-
-# Not the transports. mypyc's classes that inherit from asyncio's transport classes
-# (and were subclassed by an interpreted class, for weak references) are traversed twice
-# by the garbage collector: on 3.11 it crashed in our suite, and on 3.12+ a transport
-# whose protocol holds it (nearly every protocol) was never collected when left
-# unclosed, keeping its socket open (a fault test found it, now in tests/loop/test_lifecycle.py).
+HOT_MODULES = _layer_modules()
 
 
 def _compiler_present() -> bool:

@@ -38,6 +38,12 @@ def _looplet_modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if p.name != "_asyncio.py" or p.parent != PACKAGE)
 
 
+#: Submodules a compiled module imports by name, and uses only through asyncio's public
+#: names: mypyc looks a base class up in the module that defines it (asyncio.Transport
+#: in asyncio.transports), and that module must be imported where the class is made.
+SUBMODULES_FOR_MYPYC = {"asyncio.transports"}
+
+
 def _private_asyncio_uses(path: Path) -> list[str]:
     """Each import or attribute chain in `path` that reaches past asyncio's public names."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -54,7 +60,9 @@ def _private_asyncio_uses(path: Path) -> list[str]:
                 )
         elif isinstance(node, ast.Import):
             found.extend(
-                f"line {node.lineno}: import {alias.name}" for alias in node.names if alias.name.startswith("asyncio.")
+                f"line {node.lineno}: import {alias.name}"
+                for alias in node.names
+                if alias.name.startswith("asyncio.") and alias.name not in SUBMODULES_FOR_MYPYC
             )
         elif (
             isinstance(node, ast.Attribute)

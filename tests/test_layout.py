@@ -20,12 +20,13 @@ REPOSITORY_FOLDERS = {"compat", "benchmarks", "downstream"}
 #: Each layer and the layers it may import (itself included). The ways in sit on top.
 LAYERS: dict[str, set[str]] = {
     "_asyncio": {"_asyncio"},
-    "engine": {"_asyncio", "engine"},
-    "services": {"_asyncio", "engine", "services"},
-    "transports": {"_asyncio", "engine", "services", "transports"},
-    "endpoints": {"_asyncio", "engine", "services", "transports", "endpoints"},
-    "tools": {"_asyncio", "engine", "tools"},
-    "loop": {"_asyncio", "engine", "services", "transports", "endpoints", "tools", "loop"},
+    "_mypyc": {"_mypyc"},
+    "engine": {"_asyncio", "_mypyc", "engine"},
+    "services": {"_asyncio", "_mypyc", "engine", "services"},
+    "transports": {"_asyncio", "_mypyc", "engine", "services", "transports"},
+    "endpoints": {"_asyncio", "_mypyc", "engine", "services", "transports", "endpoints"},
+    "tools": {"_asyncio", "_mypyc", "engine", "tools"},
+    "loop": {"_asyncio", "_mypyc", "engine", "services", "transports", "endpoints", "tools", "loop"},
 }
 WAYS_IN = {"__init__", "__main__", "runner", "policy", "testing", "pytest_plugin"}
 

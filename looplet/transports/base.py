@@ -17,6 +17,7 @@ The invariant owned here: `connection_lost` is called exactly once, after
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc looks base classes up where they are defined
 import logging
 import socket
 import warnings
@@ -25,6 +26,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import TransportSocket, server_attach, server_detach
+from looplet._mypyc import mypyc_attr
 from looplet.engine.io import READ_BUFFER_SIZE
 from looplet.engine.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asyncio")
 
 
+@mypyc_attr(native_class=False)
 class TransportBase(asyncio.BaseTransport):
     """One fd, one protocol, and the lifecycle from `connection_made` to `connection_lost`."""
 
@@ -193,6 +196,7 @@ class TransportBase(asyncio.BaseTransport):
         """Let go of what the transport belongs to, once its file object is closed."""
 
 
+@mypyc_attr(native_class=False)
 class SocketTransportBase(TransportBase, WriteFlowControl, asyncio.Transport):
     """What stream and datagram socket transports share beyond the lifecycle."""
 

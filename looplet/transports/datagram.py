@@ -11,11 +11,13 @@ here: the queue is non-empty exactly while the writer is registered.
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc looks base classes up where they are defined
 import socket
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
+from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import WRITE
 from looplet.transports.base import SocketTransportBase, logger
 
@@ -28,6 +30,7 @@ _SEND_EMPTY: Final = sys.version_info >= (3, 13)
 _HEADER: Final = 8 if _SEND_EMPTY else 0
 
 
+@mypyc_attr(native_class=False)
 class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     """A datagram socket transport, connected (`remote_addr`) or not."""
 

@@ -9,9 +9,13 @@ that raises in either is reported through the exception handler; the transport g
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc looks base classes up where they are defined
 from typing import Any
 
+from looplet._mypyc import mypyc_attr
 
+
+@mypyc_attr(native_class=False)
 class WriteFlowControl(asyncio.WriteTransport):
     """Water marks and the pause/resume calls; the transport says how much it buffers."""
 

@@ -17,6 +17,7 @@ with POLLERR, once the read end is closed), so an EPIPE reaches the protocol as
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc looks base classes up where they are defined
 import errno
 import logging
 import os
@@ -24,6 +25,7 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
+from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import TransportBase
 from looplet.transports.flow import WriteFlowControl
@@ -60,6 +62,7 @@ def _describe(transport: TransportBase, direction: int) -> list[str]:
     return info
 
 
+@mypyc_attr(native_class=False)
 class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
     """The read end of a pipe (or FIFO, tty, socket) as an asyncio ReadTransport."""
 
@@ -115,6 +118,7 @@ class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
         return isinstance(exc, OSError) and exc.errno == errno.EIO
 
 
+@mypyc_attr(native_class=False)
 class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
     """The write end of a pipe (or FIFO, character device, socket) as an asyncio WriteTransport.
 

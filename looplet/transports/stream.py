@@ -14,6 +14,7 @@ being torn down), and `_buffer_size` is the sum of its lengths.
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc looks base classes up where they are defined
 import itertools
 import os
 import socket
@@ -22,6 +23,7 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode, set_result_unless_cancelled
+from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import READ, WRITE
 from looplet.transports.base import SocketTransportBase, logger
 
@@ -60,6 +62,7 @@ def _set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+@mypyc_attr(native_class=False)
 class SocketTransport(SocketTransportBase):
     """A stream socket transport (TCP or Unix), as `asyncio.Transport`."""
 
