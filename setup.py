@@ -26,8 +26,6 @@ NOT_COMPILED = {
     # Clock is meant to be subclassed (testing.VirtualClock, users' clocks), and
     # interpreted classes cannot inherit from compiled ones.
     "looplet/engine/clock.py": "subclassed by interpreted code",
-    # Subclasses of asyncio.Handle: mypyc's classes cannot derive from it.
-    "looplet/engine/handles.py": "derives from asyncio's Handle",
     # asyncio's subprocess transport with looplet's _start: one call per child.
     "looplet/transports/subprocess.py": "nothing on a hot path",
 }

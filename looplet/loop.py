@@ -313,6 +313,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         """Run `callback(*args)` on the next tick, in FIFO order."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        handle: Any
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
@@ -321,7 +322,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         else:
             handle = _new_handle(callback, args, self, copy_context() if context is None else context)
         self._ready.append(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]  # looplet's Handle: asyncio's API, not its class
 
     def call_soon_threadsafe(
         self, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
@@ -330,6 +331,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
+        handle: Any
         if ThreadSafeHandle is not None:
             # 3.14+: cancel() from another thread waits while the callback runs.
             handle = ThreadSafeHandle(callback, args, self, context)
@@ -344,7 +346,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         # Append before waking: the wake-up must find the work already queued.
         self._ready.append(handle)
         self._wake()
-        return handle
+        return handle  # type: ignore[no-any-return]  # looplet's Handle: asyncio's API, not its class
 
     def _write_to_self(self) -> None:
         # asyncio's name for "wake the loop", used by asyncio.Runner and some libraries.
@@ -357,16 +359,16 @@ class EventLoop(asyncio.AbstractEventLoop):
         if delay is None:
             raise TypeError("delay must not be None")
         if self._debug:
-            timer = self.call_at(self._now() + delay, callback, *args, context=context)
-            _trim_source_traceback(timer)
-            return timer
+            debug_timer = self.call_at(self._now() + delay, callback, *args, context=context)
+            _trim_source_traceback(debug_timer)
+            return debug_timer
         # call_at's non-debug path, inlined: timers are made by the hundred thousand.
         when = self._now() + delay
         if self._closed:
             raise RuntimeError("Event loop is closed")
         timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
-        self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
-        return timer
+        self._timers.push(timer)
+        return timer  # type: ignore[return-value]  # looplet's TimerHandle: asyncio's API, not its class
 
     def call_at(
         self, when: float, callback: Callable[[Unpack[Ts]], object], *args: *Ts, context: Context | None = None
@@ -375,6 +377,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         if when is None:
             raise TypeError("when cannot be None")
         self._check_closed()
+        timer: Any
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -382,8 +385,8 @@ class EventLoop(asyncio.AbstractEventLoop):
             _trim_source_traceback(timer)
         else:
             timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
-        self._timers.push(timer)  # type: ignore[arg-type]  # typeshed hides _when & co
-        return timer
+        self._timers.push(timer)
+        return timer  # type: ignore[no-any-return]  # looplet's TimerHandle: asyncio's API, not its class
 
     def time(self) -> float:
         """The loop's monotonic clock, in seconds."""

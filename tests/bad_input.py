@@ -232,7 +232,8 @@ class Env:
 
     def keep(self, result: Any) -> None:
         """Dispose of whatever a call that unexpectedly succeeded returned."""
-        if isinstance(result, asyncio.Handle):
+        # looplet's handles are not asyncio.Handle instances (as uvloop's are not).
+        if isinstance(result, asyncio.Handle) or type(result).__name__ in ("Handle", "TimerHandle"):
             self.later(result.cancel)
         elif isinstance(result, asyncio.AbstractServer):
             self.later_async(lambda: close_server(result))

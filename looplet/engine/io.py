@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextvars import Context, copy_context
 from typing import Any, Final, Protocol
 
-from looplet.engine.handles import new_handle
+from looplet.engine.handles import AnyHandle, new_handle
 from looplet.engine.scheduler import Scheduler
 
 #: The read buffer's size: the most one read takes, asyncio's `max_size` for its
@@ -63,7 +63,7 @@ class Io(Protocol):
 
     def add(
         self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
-    ) -> asyncio.Handle:
+    ) -> AnyHandle:
         """Run `callback(*args)` whenever `fd` (a number or an object with fileno()) is
         ready in `direction`, replacing that direction's registration."""
         ...
@@ -125,9 +125,10 @@ class IoDriver:
 
     def add(
         self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
-    ) -> asyncio.Handle:
+    ) -> AnyHandle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        handle: AnyHandle
         if self.debug:
             handle = asyncio.Handle(callback, args, self.loop, context)
         else:

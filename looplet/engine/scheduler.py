@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from looplet._asyncio import format_callback_source
 from looplet.engine.clock import Clock
-from looplet.engine.handles import Handle as LeanHandle
-from looplet.engine.handles import TimerHandle as LeanTimerHandle
+from looplet.engine.handles import Handle as OwnHandle
+from looplet.engine.handles import TimerHandle as OwnTimerHandle
+from looplet.engine.handles import report_callback_error
 from looplet.engine.reactor import Reactor, pick_reactor
 from looplet.engine.reactor.base import MAX_POLL_TIMEOUT
 from looplet.engine.timers import TimerQueue
@@ -35,17 +35,8 @@ _perf: Final = time.perf_counter
 # observe()'s "leave it as it is".
 _KEEP: Final = object()
 
-# Handle classes whose _run() is asyncio's Handle._run, which tick() runs inline.
-_PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, LeanHandle, LeanTimerHandle})
-
-
-def _report_callback_error(handle: Any, exc: BaseException) -> None:
-    # What asyncio's Handle._run reports when its callback raises, word for word.
-    cb = format_callback_source(handle._callback, handle._args, handle._loop.get_debug())
-    context: dict[str, Any] = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
-    if handle._source_traceback:
-        context["source_traceback"] = handle._source_traceback
-    handle._loop.call_exception_handler(context)
+# Handle classes whose _run() is asyncio's Handle._run (or looplet's copy of it), which tick() runs inline.
+_PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, OwnHandle, OwnTimerHandle})
 
 
 def _format_handle(handle: object) -> str:
@@ -212,7 +203,7 @@ class Scheduler:
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
-                    _report_callback_error(handle, exc)
+                    report_callback_error(handle, exc)
             else:
                 handle._run()
         # A frame object of this call may outlive it (a coroutine that raised links its
@@ -264,7 +255,7 @@ class Scheduler:
                     self.callbacks_run -= 1
                     continue
             lag = None
-            if observer is not None and isinstance(inner, TimerHandle):
+            if observer is not None and isinstance(inner, (TimerHandle, OwnTimerHandle)):
                 lag = now() - inner.when()
             t_loop = 0.0
             try:

@@ -12,8 +12,9 @@ through a watch, because only readiness repeats.
 
 from __future__ import annotations
 
-from asyncio import Handle
 from collections import deque
+
+from looplet.engine.handles import AnyHandle
 
 
 class Watch:
@@ -21,9 +22,9 @@ class Watch:
 
     __slots__ = ("_cancelled", "_handle", "_queued", "_ready")
 
-    def __init__(self, handle: Handle, ready: deque[object]) -> None:
+    def __init__(self, handle: AnyHandle, ready: deque[object]) -> None:
         #: The callback to run; replaced in place when a reader/writer is re-added.
-        self._handle: Handle = handle
+        self._handle: AnyHandle = handle
         #: The run queue this watch appends itself to.
         self._ready: deque[object] = ready
         #: True while the watch sits in the run queue; the coalescing flag.

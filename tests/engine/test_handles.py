@@ -1,5 +1,6 @@
-"""The handles call_soon/call_later/call_at return: asyncio's classes in every
-observable way, on both loops, in and out of debug mode."""
+"""The handles call_soon/call_later/call_at return: asyncio's public handle API in
+every observable way, on both loops, in and out of debug mode. Outside debug mode
+looplet's are its own classes, not subclasses of asyncio's (as uvloop's are not)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ def noop() -> None:
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
-def test_handles_look_like_asyncios(loop: asyncio.AbstractEventLoop, debug: bool) -> None:
+def test_handles_look_like_asyncios(loop: asyncio.AbstractEventLoop, debug: bool, is_looplet: bool) -> None:
     loop.set_debug(debug)
     soon = loop.call_soon(noop)
     later = loop.call_later(10, noop)
     now = loop.time()
     at = loop.call_at(now + 20, noop)
     at_too = loop.call_at(now + 20, noop)
-    assert isinstance(soon, asyncio.Handle) and not isinstance(soon, asyncio.TimerHandle)
-    assert isinstance(later, asyncio.TimerHandle) and isinstance(at, asyncio.TimerHandle)
+    if is_looplet and not debug:
+        # The one documented difference: looplet's own classes, with asyncio's API.
+        assert not isinstance(soon, asyncio.Handle) and not isinstance(later, asyncio.Handle)
+        assert isinstance(later, type(soon)) and not isinstance(soon, type(later))
+    else:
+        assert isinstance(soon, asyncio.Handle) and not isinstance(soon, asyncio.TimerHandle)
+        assert isinstance(later, asyncio.TimerHandle) and isinstance(at, asyncio.TimerHandle)
+    assert soon.get_context() is not None if hasattr(asyncio.Handle, "get_context") else True
     assert type(soon).__name__ == "Handle" and type(later).__name__ == "TimerHandle"
     assert re.match(r"<Handle noop\(\) at .*test_handles\.py:\d+", repr(soon))
     assert re.match(r"<TimerHandle when=[0-9.]+ noop\(\) at ", repr(later))

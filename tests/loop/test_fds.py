@@ -122,7 +122,7 @@ def test_raising_reader_reaches_the_exception_handler_and_stays(loop, socketpair
     assert len(contexts) == 1
     assert isinstance(contexts[0]["exception"], OSError)
     assert contexts[0]["message"].startswith("Exception in callback")
-    assert isinstance(contexts[0]["handle"], asyncio.Handle)
+    assert type(contexts[0]["handle"]).__name__ == "Handle"  # asyncio's, or looplet's own
 
 
 def test_remove_reader_return_value(loop, socketpair):

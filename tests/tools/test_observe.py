@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import looplet
-from looplet.engine.handles import new_handle
+from looplet.engine.handles import Handle
 from looplet.engine.reactor import READ, pick_reactor
 from looplet.engine.watch import Watch
 from looplet.testing import VirtualClock
@@ -106,7 +106,7 @@ def test_a_wake_of_a_queued_watch_is_counted_as_coalesced() -> None:
     a, b = socket.socketpair()
     try:
         loop = types.SimpleNamespace(get_debug=lambda: False)  # all a handle asks of its loop here
-        reactor.add(a.fileno(), READ, new_handle(noop, (), loop, contextvars.copy_context()))
+        reactor.add(a.fileno(), READ, Handle(noop, (), loop, contextvars.copy_context()))
         b.send(b"!")
         events = reactor.poll(0.0)
         reactor.dispatch(events)

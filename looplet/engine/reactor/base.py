@@ -20,10 +20,10 @@ replacing a watch's handler, always tells the kernel (`modify`, falling back to
 from __future__ import annotations
 
 import errno
-from asyncio import Handle
 from collections import deque
 from typing import Final
 
+from looplet.engine.handles import AnyHandle
 from looplet.engine.reactor.wakeup import ThreadWakeup
 from looplet.engine.watch import Watch
 
@@ -123,7 +123,7 @@ class Reactor:
 
     # -- interest ----------------------------------------------------------------------
 
-    def add(self, fd: int, direction: int, handle: Handle, fileobj: object = None) -> Handle | None:
+    def add(self, fd: int, direction: int, handle: AnyHandle, fileobj: object = None) -> AnyHandle | None:
         """Make `handle` run whenever `fd` is ready in `direction` (level-triggered).
 
         `fileobj` is what the caller named the fd by, for `registered_fd_of`. Returns
@@ -166,7 +166,7 @@ class Reactor:
         self._sources[fd] = src
         return None
 
-    def remove(self, fd: int, direction: int) -> Handle | None:
+    def remove(self, fd: int, direction: int) -> AnyHandle | None:
         """Stop watching `fd` in `direction`; return the handle that was watching."""
         src = self._sources.get(fd)
         if src is None:
