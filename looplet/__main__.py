@@ -4,22 +4,86 @@ The script runs as `__main__`, exactly as `python script.py` would run it, after
 looplet's policy has made looplet the loop of `asyncio.run()`, `asyncio.Runner()` and
 `asyncio.new_event_loop()`. `-m module` runs a module the same way.
 
-The invariant owned here: the script runs unchanged and sees no warning of looplet's
-making. A script that calls `asyncio.run(main())` can only be reached through
-asyncio's event loop policy, deprecated from Python 3.14 on; the policy is installed
-with `use_looplet_policy()`, which uses the spellings asyncio itself uses and does not
+A program that picks its own loop with a loop factory (`asyncio.run(main(),
+loop_factory=X)`, `asyncio.Runner(loop_factory=X)`, as uvicorn and hypercorn's uvloop
+worker do) bypasses the policy. Under `-m looplet` it runs on looplet all the same:
+the user asked for looplet on the command line, and a server that quietly ran on
+uvloop would make the command lie. A factory whose loop is a looplet loop (a virtual
+clock, a reactor of the program's choice) is kept; any other loop it made is closed,
+looplet's replaces it, and stderr says so once per process, with the way to keep the
+program's own loop. (`uvloop.run()` then refuses looplet's loop, with its own error.)
+
+The invariant owned here: every loop an asyncio runner makes is a looplet loop, and
+the script otherwise runs unchanged and sees no warning of looplet's making. A script
+that calls `asyncio.run(main())` can only be reached through asyncio's event loop
+policy, deprecated from Python 3.14 on; the policy is installed with
+`use_looplet_policy()`, which uses the spellings asyncio itself uses and does not
 warn: the user chose `-m looplet`, not a deprecated API they could replace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import runpy
 import sys
+from collections.abc import Callable
+from typing import Any
 
+from looplet.loop import EventLoop
 from looplet.policy import use_looplet_policy
+from looplet.runner import new_event_loop
 
 USAGE = "usage: python -m looplet script.py [args...]  |  python -m looplet -m module [args...]"
+
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+#: Whether stderr was told that a program's own loop factory was overridden.
+_told = False
+
+
+def _name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def on_looplet(factory: LoopFactory) -> LoopFactory:
+    """`factory`, made to return a looplet loop: its own if it is one, else looplet's."""
+
+    def looplet_loop() -> asyncio.AbstractEventLoop:
+        global _told
+        loop = factory()
+        if isinstance(loop, EventLoop):
+            return loop
+        loop.close()
+        if not _told:
+            _told = True
+            print(
+                f"python -m looplet: the program's loop_factory ({_name(factory)}) made a {_name(type(loop))}; "
+                "it runs on looplet.EventLoop instead (without -m looplet it keeps its own loop)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return new_event_loop()
+
+    looplet_loop.__qualname__ = looplet_loop.__name__ = f"on_looplet({_name(factory)})"
+    return looplet_loop
+
+
+def run_every_runner_on_looplet() -> None:
+    """Make `asyncio.Runner` (and so `asyncio.run`) wrap any loop factory with `on_looplet`.
+
+    Patched on the class, for this process only: `asyncio.run` makes its Runner through
+    the module global, and libraries subclass Runner or import it by name.
+    """
+    runner_init = asyncio.Runner.__init__
+
+    def __init__(self: asyncio.Runner, *, debug: bool | None = None, loop_factory: LoopFactory | None = None) -> None:
+        if loop_factory is not None:
+            loop_factory = on_looplet(loop_factory)
+        runner_init(self, debug=debug, loop_factory=loop_factory)
+
+    asyncio.Runner.__init__ = __init__  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"python -m looplet: {exc}", file=sys.stderr)
         return 2
+    run_every_runner_on_looplet()
     if args[0] == "-m":
         if len(args) < 2:
             print(USAGE, file=sys.stderr)

@@ -1,0 +1,137 @@
+"""`python -m looplet` (looplet/__main__.py): what a program run under it gets.
+
+Each test runs a small program in a subprocess, under `python -m looplet` and, where
+it says so, under plain `python` for comparison. The rule checked here: every loop an
+asyncio runner makes is a looplet loop, even when the program passes its own
+`loop_factory` (uvicorn, hypercorn's uvloop worker, `uvloop.run()` do); a factory that
+makes a looplet loop is kept as it is; and a replaced factory is reported once, on
+stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-W", "error", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def program(tmp_path: Path, code: str) -> str:
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(code))
+    return str(path)
+
+
+FOREIGN_FACTORIES = """
+    import asyncio, sys
+
+    async def main():
+        loop = type(asyncio.get_running_loop())
+        return f"{loop.__module__}.{loop.__qualname__}"
+
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        print(runner.run(main()))
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        print(runner.run(main()))
+    if sys.version_info >= (3, 12):
+        print(asyncio.run(main(), loop_factory=asyncio.SelectorEventLoop))
+    else:  # asyncio.run has no loop_factory before 3.12
+        with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+            print(runner.run(main()))
+"""
+
+
+def test_a_foreign_loop_factory_runs_on_looplet_and_says_so_once(tmp_path: Path) -> None:
+    proc = run_python("-m", "looplet", program(tmp_path, FOREIGN_FACTORIES), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["looplet.loop.EventLoop"] * 3
+    assert proc.stderr.splitlines() == [
+        "python -m looplet: the program's loop_factory (asyncio.unix_events._UnixSelectorEventLoop) made a "
+        "asyncio.unix_events._UnixSelectorEventLoop; it runs on looplet.EventLoop instead "
+        "(without -m looplet it keeps its own loop)"
+    ]
+
+
+def test_without_looplet_the_program_keeps_its_own_loop(tmp_path: Path) -> None:
+    proc = run_python(program(tmp_path, FOREIGN_FACTORIES), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["asyncio.unix_events._UnixSelectorEventLoop"] * 3
+    assert proc.stderr == ""
+
+
+def test_a_factory_making_a_looplet_loop_is_kept_silently(tmp_path: Path) -> None:
+    code = """
+        import asyncio, looplet, looplet.testing
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(3600)
+            return f"{type(loop).__name__} {type(loop.get_clock()).__name__} {loop.time()}"
+
+        def virtual():
+            return looplet.EventLoop(clock=looplet.testing.VirtualClock())
+
+        with asyncio.Runner(loop_factory=virtual) as runner:
+            print(runner.run(main()))
+        with asyncio.Runner(loop_factory=looplet.new_event_loop) as runner:
+            print(type(runner.get_loop()).__name__)
+    """
+    proc = run_python("-m", "looplet", program(tmp_path, code), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["EventLoop VirtualClock 3600.0", "EventLoop"]
+    assert proc.stderr == ""
+
+
+def test_a_runner_without_a_factory_runs_on_looplet_through_the_policy(tmp_path: Path) -> None:
+    code = """
+        import asyncio
+
+        async def main():
+            return type(asyncio.get_running_loop()).__name__
+
+        print(asyncio.run(main()))
+        loop = asyncio.new_event_loop()
+        print(type(loop).__name__)
+        loop.close()
+    """
+    proc = run_python("-m", "looplet", program(tmp_path, code), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["EventLoop", "EventLoop"]
+    assert proc.stderr == ""
+
+
+def test_uvloop_run_refuses_looplet_and_stderr_says_why(tmp_path: Path) -> None:
+    # uvloop.run() checks that its loop is uvloop's and raises otherwise: a program that
+    # calls it cannot run on looplet, and must not run on uvloop under -m looplet.
+    pytest.importorskip("uvloop", reason="uvloop is not installed")
+    code = """
+        import asyncio, uvloop
+
+        async def main():
+            return type(asyncio.get_running_loop()).__name__
+
+        print(uvloop.run(main()))
+    """
+    proc = run_python("-W", "ignore::RuntimeWarning", "-m", "looplet", program(tmp_path, code), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "made a uvloop.Loop; it runs on looplet.EventLoop instead" in proc.stderr
+    assert "TypeError: uvloop.run() uses a non-uvloop event loop" in proc.stderr
