@@ -112,7 +112,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._thread_id: int | None = None
         self._exception_handler: errors.ExceptionHandler | None = None
         self._task_factory: Any = None
-        self._executors = DefaultExecutor(self)
+        self._executors = DefaultExecutor(self._io)
         self._signals = SignalHandlers(self._io)
         #: Made on the first subprocess: most loops never start one.
         self._child_watcher: ChildWatcher | None = None

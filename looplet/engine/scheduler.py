@@ -72,6 +72,7 @@ class Scheduler:
         "debug",
         "observed",
         "observer",
+        "outside",
         "polls",
         "reactor",
         "ready",
@@ -100,6 +101,11 @@ class Scheduler:
         #: Other threads' way in; the loop registers its drain() as a reader.
         self.wakeup: ThreadWakeup = ThreadWakeup()
         self._wakeup_fd: int = self.wakeup.fileno()
+        #: Work in flight outside the loop that will queue work here when it is done
+        #: (executor jobs, helper threads, children being waited for): a token each,
+        #: added when it starts and discarded on the loop's thread once its result is
+        #: here. While any is here, a virtual clock waits for real instead of jumping.
+        self.outside: set[object] = set()
         #: Set by loop.stop(): the current tick completes, then run_forever returns.
         self.stopping: bool = False
         #: asyncio's debug mode: time every callback and report slow ones.
@@ -145,6 +151,16 @@ class Scheduler:
             return MAX_POLL_TIMEOUT
         return timeout if timeout > 0.0 else 0.0
 
+    def _outside_pending(self) -> bool:
+        # Whether anything outside the loop may still queue work: a token in `outside`,
+        # or any fd with a reader or writer but the loop's own wake-up fd (a socket, a
+        # pipe, a child's pidfd, the signal socket). Read only when a virtual clock
+        # would jump, so it may cost a scan of the registrations.
+        if self.outside:
+            return True
+        wakeup_fd = self._wakeup_fd
+        return any(fd != wakeup_fd for fd in self.reactor.registered_fds())
+
     def tick(self) -> None:
         """Run one iteration: poll, wake, fire due timers, run what is ready."""
         ready = self.ready
@@ -171,6 +187,20 @@ class Scheduler:
                         t_poll = _perf()
                         events = reactor.poll(None)
                         self.blocked += _perf() - t_poll
+                    elif self._outside_pending():
+                        # A thread, a child or a peer may deliver before the next timer:
+                        # wait for it for real, up to that timer, and let virtual time pass
+                        # as much as real time did (trio's autojump and tokio's paused clock
+                        # jump only when nothing but a timer can happen next, too).
+                        start = self.clock_now()
+                        self.polls += 1
+                        t_poll = _perf()
+                        events = reactor.poll(timeout)
+                        waited = _perf() - t_poll
+                        self.blocked += waited
+                        deadline = self.timers.next_deadline()
+                        if deadline is not None:
+                            self.clock.advance_to(min(deadline, start + waited))
                     else:
                         # Nothing can happen before the next timer but the timer: jump
                         # onto its deadline itself (now + timeout could round off it).
