@@ -135,3 +135,67 @@ def test_uvloop_run_refuses_looplet_and_stderr_says_why(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert "made a uvloop.Loop; it runs on looplet.EventLoop instead" in proc.stderr
     assert "TypeError: uvloop.run() uses a non-uvloop event loop" in proc.stderr
+
+
+# -- the command line, as `python` has it ------------------------------------------------
+
+
+def test_a_missing_script_is_reported_as_python_reports_it(tmp_path: Path) -> None:
+    plain = run_python("missing.py", cwd=tmp_path)
+    under = run_python("-m", "looplet", "missing.py", cwd=tmp_path)
+    assert (under.returncode, under.stdout, under.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert under.returncode == 2
+    assert under.stderr == (
+        f"{sys.executable}: can't open file '{tmp_path / 'missing.py'}': [Errno 2] No such file or directory\n"
+    )
+
+
+def test_a_missing_module_is_reported_as_python_reports_it(tmp_path: Path) -> None:
+    plain = run_python("-m", "no_such_module_here", cwd=tmp_path)
+    under = run_python("-m", "looplet", "-m", "no_such_module_here", cwd=tmp_path)
+    assert (under.returncode, under.stderr) == (plain.returncode, plain.stderr)
+    assert under.stderr == f"{sys.executable}: No module named no_such_module_here\n"
+
+
+def test_dash_c_runs_code_as_python_does(tmp_path: Path) -> None:
+    code = (
+        "import asyncio, sys\n"
+        "async def main(): return type(asyncio.get_running_loop()).__name__\n"
+        "print(sys.argv, repr(sys.path[0]), __name__, asyncio.run(main()))\n"
+    )
+    plain = run_python("-c", code, "a", "b", cwd=tmp_path)
+    under = run_python("-m", "looplet", "-c", code, "a", "b", cwd=tmp_path)
+    assert plain.stdout == "['-c', 'a', 'b'] '' __main__ _UnixSelectorEventLoop\n"
+    assert under.stdout == "['-c', 'a', 'b'] '' __main__ EventLoop\n"
+    assert under.returncode == 0 and under.stderr == ""
+
+
+def test_dash_c_exit_status_and_errors(tmp_path: Path) -> None:
+    assert run_python("-m", "looplet", "-c", "raise SystemExit(3)", cwd=tmp_path).returncode == 3
+    failed = run_python("-m", "looplet", "-c", "1/0", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1] == "ZeroDivisionError: division by zero"
+
+
+def test_version_prints_looplets_version(tmp_path: Path) -> None:
+    import looplet
+
+    proc = run_python("-m", "looplet", "--version", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout == f"looplet {looplet.__version__} (Python {sys.version.split()[0]})\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-x"], "python -m looplet: unknown option -x"),
+        (["-m"], "python -m looplet: -m needs an argument"),
+        (["-c"], "python -m looplet: -c needs an argument"),
+        ([], "usage: python -m looplet script.py"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = run_python("-m", "looplet", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(message)
+    assert "Traceback" not in proc.stderr
