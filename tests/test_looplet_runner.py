@@ -1,5 +1,7 @@
 """looplet/runner.py: what type checkers see of `looplet.new_event_loop()`.
 
+(Named apart from tests/compat/test_runner.py: pytest cannot collect one basename twice.)
+
 The loop it returns is a `looplet.EventLoop`, and its annotation says so: a program
 under `mypy --strict` may call looplet's own methods (`statistics()`,
 `enable_timing()`, `set_clock()`) on it without a cast.
