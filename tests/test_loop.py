@@ -25,7 +25,7 @@ BAD_ARGUMENTS = [
     ({"shuffle_seed": "a"}, TypeError, "shuffle_seed must be an int or None, not str"),
     ({"reactor": 5}, TypeError, r"reactor must be a str \(epoll, poll, kqueue\) or None, not int"),
     ({"clock": 5}, TypeError, r"clock must be a looplet.Clock or None, not int"),
-    ({"reactor": "bogus"}, ValueError, r"reactor='bogus': no such reactor here \(available: "),
+    ({"reactor": "bogus"}, ValueError, r"reactor='bogus': reactor 'bogus' is not available here \(available: "),
 ]
 
 
@@ -69,7 +69,7 @@ def test_looplet_reactor_names_the_variable() -> None:
     proc = run_python("import looplet\nlooplet.new_event_loop()\n", LOOPLET_REACTOR="bogus")
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(
-        "ValueError: LOOPLET_REACTOR='bogus': no such reactor here (available: "
+        "ValueError: LOOPLET_REACTOR='bogus': reactor 'bogus' is not available here (available: "
     )
     assert "Exception ignored" not in proc.stderr
 

@@ -43,7 +43,7 @@ def pick_reactor(ready: deque[object], name: str | None = None) -> Reactor:
     if name is None:
         name = avail[0]
     if name not in avail:
-        raise ValueError(f"{source}={name!r}: no such reactor here (available: {', '.join(avail)})")
+        raise ValueError(f"{source}={name!r}: reactor {name!r} is not available here (available: {', '.join(avail)})")
     if name == "epoll":
         from looplet.engine.reactor.epoll import EpollReactor
 
