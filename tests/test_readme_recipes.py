@@ -256,7 +256,7 @@ def test_pytest_asyncio_with_looplet(tmp_path: Path) -> None:
 REPL_INPUT = "import asyncio\nasync def which(): return type(asyncio.get_running_loop()).__name__\n\nawait which()\n"
 
 
-@pytest.mark.parametrize("repl", ["asyncio", "IPython"])
+@pytest.mark.parametrize("repl", ["asyncio", "IPython"], ids=["repl_asyncio", "repl_ipython"])
 def test_repl_top_level_await_on_looplet(repl: str, tmp_path: Path) -> None:
     if repl == "IPython":
         pytest.importorskip("IPython", reason="IPython is not installed")
