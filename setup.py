@@ -1,10 +1,11 @@
-"""Build glue: compile looplet's hot modules with mypyc when a C compiler is present.
+"""Build glue: compile looplet's hot modules with mypyc, when asked to.
 
 The compiled modules are built from the very same annotated source as the pure-Python
-package; `looplet.COMPILED` says which one is running. A wheel (`pip install .`) is
-compiled where a C compiler and mypyc work and pure Python otherwise; an editable
-install (`pip install -e .`) stays pure unless LOOPLET_COMPILE=1, so that an edited
-.py file is what runs. LOOPLET_PURE=1 forces a pure build.
+package; `looplet.COMPILED` says which one is running. Every build is pure Python,
+needing no compiler and no mypy, unless LOOPLET_COMPILE=1: then the build asks for
+mypy (which provides mypyc) as a build requirement and compiles the hot modules where
+a C compiler is present. LOOPLET_PURE=1 forces a pure build even then. An editable
+install (`pip install -e .`) follows the same rule, so an edited .py file is what runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import sys
 import sysconfig
 
 from setuptools import setup
-from setuptools.command.build_ext import build_ext
 
 # What is compiled is whole layers, not a list: the engine (looplet/engine/, the
 # reactor included), which every tick, readiness event and timer runs through, and
@@ -58,27 +58,26 @@ def _compiler_present() -> bool:
 
 
 def _want_compiled() -> bool:
-    if os.environ.get("LOOPLET_PURE") == "1":
+    if os.environ.get("LOOPLET_COMPILE") != "1" or os.environ.get("LOOPLET_PURE") == "1":
         return False
     return sys.implementation.name == "cpython" and _compiler_present()
 
 
-class EditableStaysPure(build_ext):
-    """Skip the compiled modules in an editable install unless asked for them."""
-
-    def run(self) -> None:
-        if getattr(self, "editable_mode", False) and os.environ.get("LOOPLET_COMPILE") != "1":
-            return
-        super().run()
+#: mypy (mypyc) is a build requirement only of a compiled build: setuptools' build
+#: backend reports setup_requires to the frontend, which installs it before building.
+MYPY_REQUIREMENT = "mypy>=1.10"
 
 
 ext_modules = []
 if _want_compiled():
     try:
         from mypyc.build import mypycify
-    except ImportError:  # no mypyc in the build environment: pure Python
+    except ImportError:  # setuptools runs this file first to ask what the build needs: mypy is not in yet
         pass
     else:
         ext_modules = mypycify(HOT_MODULES, opt_level="3")
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": EditableStaysPure})
+setup(
+    ext_modules=ext_modules,
+    setup_requires=[MYPY_REQUIREMENT] if _want_compiled() else [],
+)

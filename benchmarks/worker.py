@@ -42,7 +42,8 @@ def loop_version(name: str, module: Any) -> str:
     if name == "asyncio":
         return platform.python_version()
     try:
-        version = metadata.version(name)
+        # looplet is distributed as looplet-asyncio (`looplet` on PyPI is another project).
+        version = metadata.version("looplet-asyncio" if name == "looplet" else name)
     except metadata.PackageNotFoundError:
         version = str(getattr(module, "__version__", "?"))
     # looplet may run compiled (mypyc) or pure: two very different loops, one version.

@@ -1,11 +1,10 @@
 """A first asyncio program: tasks, timers, a TaskGroup, sockets and a signal.
 
-Nothing here is specific to looplet: the same file runs on any event loop.
+Nothing here is specific to looplet: the same file runs on any event loop, and its
+first line says which one ran it.
 
     python examples/hello.py               # on stock asyncio
     python -m looplet examples/hello.py    # on looplet
-
-Set LOOPLET_EXAMPLE_SHOW_LOOP=1 to also print which loop ran it.
 """
 
 import asyncio
@@ -22,8 +21,7 @@ async def greet(name: str, delay: float) -> str:
 
 async def main() -> None:
     loop = asyncio.get_running_loop()
-    if os.environ.get("LOOPLET_EXAMPLE_SHOW_LOOP"):
-        print(f"loop: {type(loop).__module__}")
+    print(f"Running on {type(loop).__module__}.{type(loop).__qualname__}")
 
     # A TaskGroup runs tasks concurrently and waits for all of them.
     # The shorter sleep finishes first, whatever the order of creation.

@@ -81,6 +81,17 @@ def _trim_source_traceback(obj: object) -> None:
         del tb[-1]
 
 
+def _check_arguments(clock: object, reactor: object, shuffle_seed: object) -> None:
+    # The TypeErrors asyncio's style asks for, before the scheduler's own code (compiled
+    # by mypyc, whose messages name C types) sees a wrong type.
+    if clock is not None and not isinstance(clock, Clock):
+        raise TypeError(f"clock must be a looplet.Clock or None, not {type(clock).__name__}")
+    if reactor is not None and not isinstance(reactor, str):
+        raise TypeError(f"reactor must be a str (epoll, poll, kqueue) or None, not {type(reactor).__name__}")
+    if shuffle_seed is not None and not isinstance(shuffle_seed, int):
+        raise TypeError(f"shuffle_seed must be an int or None, not {type(shuffle_seed).__name__}")
+
+
 class EventLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop on looplet's reactor, scheduler and run queue.
 
@@ -96,8 +107,22 @@ class EventLoop(asyncio.AbstractEventLoop):
     def __init__(
         self, *, clock: Clock | None = None, reactor: str | None = None, shuffle_seed: int | None = None
     ) -> None:
+        # Arguments first, before anything is made: a bad one leaves nothing open, and
+        # nothing half set up for __del__ to trip over.
+        _check_arguments(clock, reactor, shuffle_seed)
+        #: Closed until set up: a loop whose set-up failed has nothing for close() to do.
+        self._closed = True
         self._debug = False
         self._scheduler = Scheduler(clock, reactor)
+        try:
+            self._set_up(shuffle_seed)
+        except BaseException:
+            # (A RuntimeWarning of LOOPLET_TRACE's, under -W error, say.)
+            self._scheduler.close()
+            raise
+        self._closed = False
+
+    def _set_up(self, shuffle_seed: int | None) -> None:
         # The scheduler's run queue, timer heap and clock, bound here for call_soon & co.
         self._ready = self._scheduler.ready
         self._timers = self._scheduler.timers
@@ -108,11 +133,10 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._io = IoDriver(self, self._scheduler)
         #: Other threads' way to make a blocked poll return (thread-safe).
         self._wake = self._scheduler.reactor.wakeup.wake
-        self._closed = False
         self._thread_id: int | None = None
         self._exception_handler: errors.ExceptionHandler | None = None
         self._task_factory: Any = None
-        self._executors = DefaultExecutor(self)
+        self._executors = DefaultExecutor(self._io)
         self._signals = SignalHandlers(self._io)
         #: Made on the first subprocess: most loops never start one.
         self._child_watcher: ChildWatcher | None = None

@@ -232,7 +232,9 @@ def virtual_clock(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
     """A `looplet.testing.VirtualClock` driving the loop the test runs on.
 
     Idle time is jumped over: `await asyncio.sleep(3600)` returns at once, with
-    `loop.time()` exactly 3600 s later, and timeouts fire in deadline order. The clock
+    `loop.time()` exactly 3600 s later, and timeouts fire in deadline order; while a
+    thread, a child or an fd may still deliver, time passes for real (see
+    `looplet.testing`). The clock
     starts at the loop's current time, so timers already pending keep their deadlines;
     at teardown the loop gets its previous clock back (on a loop shared with later tests,
     `loop.time()` is then the real clock again, and timers left pending keep their

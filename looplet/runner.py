@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from looplet._asyncio import get_running_loop_or_none
 from looplet.engine.clock import Clock
+
+if TYPE_CHECKING:
+    from looplet.loop import EventLoop
 
 T = TypeVar("T")
 
 
 def new_event_loop(
     *, clock: Clock | None = None, reactor: str | None = None, shuffle_seed: int | None = None
-) -> asyncio.AbstractEventLoop:
-    """Create a new looplet event loop (see `looplet.EventLoop` for the arguments)."""
+) -> EventLoop:
+    """Create a new looplet event loop (see `looplet.EventLoop` for the arguments).
+
+    Typed as `looplet.EventLoop`, so that type checkers accept looplet's own methods
+    (`statistics()`, `set_clock()`, ...) on the loop it returns.
+    """
     from looplet.loop import EventLoop
 
     return EventLoop(clock=clock, reactor=reactor, shuffle_seed=shuffle_seed)

@@ -5,8 +5,12 @@ while callbacks run, and when the loop has nothing ready and no fd is ready, the
 clock jumps straight to the next timer instead of letting the reactor sleep (trio's
 autojump MockClock, tokio's paused time). So `await asyncio.sleep(3600)` returns at
 once while `loop.time()` advances by exactly 3600, and timeouts fire in deadline
-order. The invariant owned here: virtual time only moves forward, and only by the
-scheduler's `advance_to` (or a test's explicit `advance`).
+order. It jumps only when nothing outside the loop can deliver first: while an
+executor job or helper thread runs, a child is waited for, or any fd but the loop's
+wake-up fd has a reader or writer, the scheduler waits for real up to the next timer
+and moves the clock by the real time that passed, never past that timer (see
+`Scheduler.tick`). The invariant owned here: virtual time only moves forward, and only
+by the scheduler's `advance_to` (or a test's explicit `advance`).
 """
 
 from __future__ import annotations

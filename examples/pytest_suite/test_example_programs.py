@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import hello
 import mixed
 import pytest
@@ -11,7 +13,10 @@ import pytest
 async def test_hello(capsys, record_loop):
     record_loop()
     await hello.main()
-    assert capsys.readouterr().out.splitlines() == [
+    running_on, *lines = capsys.readouterr().out.splitlines()
+    loop = type(asyncio.get_running_loop())
+    assert running_on == f"Running on {loop.__module__}.{loop.__qualname__}"
+    assert lines == [
         "Greeting concurrently:",
         "  asyncio is ready",
         "  world is ready",

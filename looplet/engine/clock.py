@@ -3,7 +3,9 @@
 The invariant this module owns: `loop.time()` is `clock.time()`, and it never goes
 backwards. The scheduler asks the clock nothing else on the hot path, except the one
 `virtual` flag it reads when it would block: a virtual clock is advanced to the next
-deadline instead of letting the reactor sleep (see `looplet.testing.VirtualClock`).
+deadline instead of letting the reactor sleep, unless work outside the loop may
+deliver first; then it is advanced by the real time the reactor waited (see
+`looplet.testing.VirtualClock`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Services, transports and endpoints never touch the loop's private state: each gets
 an `Io`, the handful of operations they need of the engine (watch an fd, stop
-watching it, forget a closing fd, queue a handle, claim an fd for a transport), and
+watching it, forget a closing fd, queue a handle, claim an fd for a transport, say
+what work is in flight outside the loop), and
 reaches asyncio's public API through `Io.loop`. The loop builds one `IoDriver` over
 its scheduler and hands it down; a simulated engine can hand down another.
 
@@ -60,6 +61,12 @@ class Io(Protocol):
     #: The loop's scratch buffer for reads (`READ_BUFFER_SIZE` bytes): read into it
     #: and copy out what arrived, on the loop's thread, before anything else runs.
     read_buffer: memoryview
+    #: Work in flight outside the loop that will queue work on it when done (an
+    #: executor job, a helper thread, a child being waited for): add a token when it
+    #: starts; discard it on the loop's thread once its result is there (a discard
+    #: from another thread would not wake a loop waiting for it). A virtual clock does
+    #: not jump over time in which such work may finish.
+    outside: set[object]
 
     def add(
         self, fd: Any, direction: int, callback: Callable[..., object], *args: Any, context: Context | None = None
@@ -105,7 +112,17 @@ class Io(Protocol):
 class IoDriver:
     """`Io` over a loop's scheduler and reactor."""
 
-    __slots__ = ("_closed", "_reactor", "_ready", "_scheduler", "_transports", "debug", "loop", "read_buffer")
+    __slots__ = (
+        "_closed",
+        "_reactor",
+        "_ready",
+        "_scheduler",
+        "_transports",
+        "debug",
+        "loop",
+        "outside",
+        "read_buffer",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, scheduler: Scheduler) -> None:
         self.loop = loop
@@ -113,6 +130,7 @@ class IoDriver:
         self._scheduler = scheduler
         self._reactor = scheduler.reactor
         self._ready = scheduler.ready
+        self.outside = scheduler.outside
         self._closed = False
         # Pages are mapped on first touch: a loop that reads small messages uses one.
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))

@@ -62,6 +62,7 @@ class Scheduler:
         "debug",
         "observed",
         "observer",
+        "outside",
         "polls",
         "reactor",
         "ready",
@@ -86,6 +87,11 @@ class Scheduler:
         self._now: Callable[[], float] = time.monotonic
         self.set_clock(clock if clock is not None else self.clock)
         self.reactor: Reactor = pick_reactor(self.ready, reactor)
+        #: Work in flight outside the loop that will queue work here when it is done
+        #: (executor jobs, helper threads, children being waited for): a token each,
+        #: added when it starts and discarded on the loop's thread once its result is
+        #: here. While any is here, a virtual clock waits for real instead of jumping.
+        self.outside: set[object] = set()
         #: Set by loop.stop(): the current tick completes, then run_forever returns.
         self.stopping: bool = False
         #: asyncio's debug mode: time every callback and report slow ones.
@@ -131,6 +137,13 @@ class Scheduler:
             return MAX_POLL_TIMEOUT
         return timeout if timeout > 0.0 else 0.0
 
+    def _outside_pending(self) -> bool:
+        # Whether anything outside the loop may still queue work: a token in `outside`,
+        # or any fd with a reader or writer (a socket, a pipe, a child's pidfd, the
+        # signal socket; the reactor's own wake-up fd is not one). Read only when a
+        # virtual clock would jump, so it may cost a scan of the registrations.
+        return bool(self.outside) or bool(self.reactor.registered_fds())
+
     def tick(self) -> None:
         """Run one iteration: poll, wake, fire due timers, run what is ready."""
         ready = self.ready
@@ -157,6 +170,20 @@ class Scheduler:
                         t_poll = _perf()
                         events = reactor.poll(None)
                         self.blocked += _perf() - t_poll
+                    elif self._outside_pending():
+                        # A thread, a child or a peer may deliver before the next timer:
+                        # wait for it for real, up to that timer, and let virtual time pass
+                        # as much as real time did (trio's autojump and tokio's paused clock
+                        # jump only when nothing but a timer can happen next, too).
+                        start = self.clock_now()
+                        self.polls += 1
+                        t_poll = _perf()
+                        events = reactor.poll(timeout)
+                        waited = _perf() - t_poll
+                        self.blocked += waited
+                        deadline = self.timers.next_deadline()
+                        if deadline is not None:
+                            self.clock.advance_to(min(deadline, start + waited))
                     else:
                         # Nothing can happen before the next timer but the timer: jump
                         # onto its deadline itself (now + timeout could round off it).

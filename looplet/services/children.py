@@ -15,8 +15,9 @@ Strategies, best first (`LOOPLET_CHILD_WATCHER=pidfd|kqueue|thread` forces one):
 
 The invariant owned here: for each watched pid, `callback(returncode)` runs exactly
 once, on the loop's thread, after the child was reaped here; or `callback(None)` if
-someone else reaped it first (the caller knows better what to report then). After
-`close()` no pidfd or kqueue fd of the watcher is open and no callback runs.
+someone else reaped it first (the caller knows better what to report then); a watched
+child is in the loop's `outside` set until then. After `close()` no pidfd or kqueue fd
+of the watcher is open and no callback runs.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class ChildWatcher:
         """Call `callback(returncode)` on the loop's thread once child `pid` exits."""
         if self._closed:
             raise RuntimeError("the child watcher is closed")
+        # Before the strategy: the thread one may report from its thread at once.
+        self._io.outside.add((self, pid))
         if self.strategy == "pidfd":
             self._watch_pidfd(pid, callback)
         elif self.strategy == "kqueue":
@@ -178,6 +181,7 @@ class ChildWatcher:
     # -- common --------------------------------------------------------------------
 
     def _report(self, pid: int, returncode: int | None) -> None:
+        self._io.outside.discard((self, pid))
         entry = self._children.pop(pid, None)
         if entry is None or self._closed:
             return
@@ -192,7 +196,8 @@ class ChildWatcher:
         if self._closed:
             return
         self._closed = True
-        for pidfd, _ in self._children.values():
+        for pid, (pidfd, _) in self._children.items():
+            self._io.outside.discard((self, pid))
             if pidfd >= 0:
                 self._drop_pidfd(pidfd)
         self._children.clear()

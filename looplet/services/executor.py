@@ -1,20 +1,27 @@
 """Blocking work off the loop: the default executor.
 
-The invariant owned here: the loop creates at most one default executor, lazily, and
-once `shutdown_default_executor()` or `close()` has run, no new work reaches it.
+The invariants owned here: the loop creates at most one default executor, lazily, and
+once `shutdown_default_executor()` or `close()` has run, no new work reaches it; every
+job run through the loop, and the thread that joins the default executor, is in the
+loop's `outside` set from its start until its result reached the loop, or nobody
+waits for it any more (what a virtual clock needs to know not to jump past it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looplet._asyncio import set_result_unless_cancelled
+
+if TYPE_CHECKING:
+    from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
@@ -22,8 +29,9 @@ logger = logging.getLogger("asyncio")
 class DefaultExecutor:
     """The loop's default executor: made on first use, shut down once."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, io: Io) -> None:
+        self._loop = io.loop
+        self._outside = io.outside
         self.default: concurrent.futures.ThreadPoolExecutor | None = None
         #: Set by shutdown_default_executor() and close(): no new default executor.
         self.shutdown_called: bool = False
@@ -38,7 +46,14 @@ class DefaultExecutor:
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self.default = executor
-        return asyncio.wrap_future(executor.submit(func, *args), loop=self._loop)
+        job = executor.submit(func, *args)
+        future = asyncio.wrap_future(job, loop=self._loop)
+        self._outside.add(job)
+        # Dropped on the loop's thread once the result is here (or nobody waits for it
+        # any more): a discard from the worker thread could not wake a loop that waits
+        # for real because of the job.
+        future.add_done_callback(functools.partial(_discard, self._outside, job))
+        return future
 
     def set_default(self, executor: Any) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
@@ -54,6 +69,7 @@ class DefaultExecutor:
         loop = self._loop
         future = loop.create_future()
         thread = threading.Thread(target=self._join, args=(executor, future))
+        self._outside.add(thread)
         thread.start()
         try:
             async with asyncio.timeout(timeout):
@@ -67,6 +83,8 @@ class DefaultExecutor:
             executor.shutdown(wait=False)
         else:
             thread.join()
+        finally:
+            self._outside.discard(thread)
 
     def _join(self, executor: concurrent.futures.ThreadPoolExecutor, future: asyncio.Future[None]) -> None:
         loop = self._loop
@@ -85,3 +103,7 @@ class DefaultExecutor:
         if executor is not None:
             self.default = None
             executor.shutdown(wait=False)
+
+
+def _discard(outside: set[object], token: object, future: asyncio.Future[Any]) -> None:
+    outside.discard(token)

@@ -10,8 +10,14 @@ callbacks, loop lag, the trace) is off until asked for, and then runs on the
 scheduler's observed path (`looplet/tools/observer.py`).
 
 The invariant owned here: turning a tool off restores the fast path exactly; a
-trace is written once, when its `with` block ends (or, for `LOOPLET_TRACE`, when
-its loop closes), and is valid trace-event JSON.
+`trace()` block's file is written once, when the block ends, and is valid
+trace-event JSON. `LOOPLET_TRACE` traces every loop of the process into one file, a
+trace-event process per loop (numbered 1, 2, ... in the order the loops were made):
+the file is made, as an empty valid trace, when the first loop is made, so a path
+that cannot be written is reported then, naming the variable, and the process runs
+untraced; each loop's events are appended when it closes, and the file is valid JSON
+after every append. A write that fails at close is reported on stderr, never raised
+into the code that closed the loop.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ import contextlib
 import json
 import os
 import random
+import sys
+import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +49,92 @@ _pending_tracers: dict[Tracer, weakref.WeakSet[LoopTools]] = {}
 #: Each looplet loop's tools by id(loop), for `trace()` inside a running loop. Weak
 #: values: the loop holds its tools, and an entry goes when they do.
 _tools_of: weakref.WeakValueDictionary[int, LoopTools] = weakref.WeakValueDictionary()
+
+
+#: The tail every `LOOPLET_TRACE` file ends with: its events list is the last member, so
+#: a loop's events go in just before it.
+_ENV_TAIL = b"]}"
+
+
+class EnvTrace:
+    """The `LOOPLET_TRACE` file of this process: every loop's events, a process each."""
+
+    def __init__(self, given: str, path: str) -> None:
+        #: The variable's value, and the file written (another for a forked child).
+        self.given = given
+        self.path = path
+        self.pid = os.getpid()
+        #: Set when the file could not be made: this process runs untraced.
+        self.failed = False
+        self._loops = 0
+        self._empty = True
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Make the file, an empty trace; warn, naming the variable, if it cannot be made."""
+        head = {"displayTimeUnit": "ms", "otherData": {"producer": "looplet", "tracks": "a process per loop"}}
+        text = json.dumps(head)[:-1] + ', "traceEvents": []}'
+        try:
+            with open(self.path, "wb") as f:
+                f.write(text.encode())
+        except OSError as exc:
+            self.failed = True
+            warnings.warn(
+                f"LOOPLET_TRACE={self.given!r}: cannot write the trace file ({exc}); this process runs untraced",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+
+    def new_loop(self) -> int:
+        """The number of the next loop's process in the trace."""
+        with self._lock:
+            self._loops += 1
+            return self._loops
+
+    def append(self, tracer: Tracer) -> None:
+        """Add a closed loop's events; report a failure on stderr instead of raising."""
+        body = json.dumps(tracer.trace_events())[1:-1].encode()
+        if not body:
+            return
+        with self._lock:
+            try:
+                with open(self.path, "r+b") as f:
+                    f.seek(-len(_ENV_TAIL), os.SEEK_END)
+                    if f.read() != _ENV_TAIL:
+                        raise OSError(f"{self.path} no longer ends as looplet left it")
+                    f.seek(-len(_ENV_TAIL), os.SEEK_END)
+                    f.write((b"" if self._empty else b", ") + body + _ENV_TAIL)
+                self._empty = False
+            except OSError as exc:
+                print(
+                    f"looplet: LOOPLET_TRACE={self.given!r}: could not add loop {tracer.pid}'s trace: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+_env_trace: EnvTrace | None = None
+_env_trace_lock = threading.Lock()
+
+
+def env_trace(given: str) -> EnvTrace:
+    """This process's `LOOPLET_TRACE` file for the value `given`, made on first use.
+
+    A child forked from a process that traced to the same value writes a file of its
+    own beside it, `<name>.<pid><ext>`, instead of interleaving with its parent's.
+    """
+    global _env_trace
+    with _env_trace_lock:
+        current = _env_trace
+        if current is not None and current.given == given and current.pid == os.getpid():
+            return current
+        path = given
+        if current is not None and current.given == given:
+            root, ext = os.path.splitext(given)
+            path = f"{root}.{os.getpid()}{ext}"
+        current = _env_trace = EnvTrace(given, path)
+        current.start()
+        return current
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +224,16 @@ class LoopTools:
             tracer.bind(self._scheduler._now, self._scheduler.clock.virtual)
             loops.add(self)
             self.attach_tracer(tracer)
-        path = os.environ.get("LOOPLET_TRACE")
-        if path:
-            self._env_trace: tuple[str, Tracer] | None = (path, self.new_tracer())
-            self.attach_tracer(self._env_trace[1])
-        else:
-            self._env_trace = None
+        self._env_trace: tuple[EnvTrace, Tracer] | None = None
+        given = os.environ.get("LOOPLET_TRACE")
+        if given:
+            env = env_trace(given)
+            if not env.failed:
+                tracer = self.new_tracer()
+                tracer.pid = env.new_loop()
+                tracer.name_process(f"looplet loop {tracer.pid} (clock: {tracer.clock})")
+                self._env_trace = (env, tracer)
+                self.attach_tracer(tracer)
         _tools_of[id(loop)] = self
 
     def new_tracer(self) -> Tracer:
@@ -142,11 +241,11 @@ class LoopTools:
         return Tracer(self._scheduler._now, self._scheduler.clock.virtual)
 
     def close(self) -> None:
-        """The loop is closing: write the `LOOPLET_TRACE` trace."""
+        """The loop is closing: add its events to the `LOOPLET_TRACE` file."""
         if self._env_trace is not None:
-            path, tracer = self._env_trace
+            env, tracer = self._env_trace
             self._env_trace = None
-            write_trace(path, tracer)
+            env.append(tracer)
 
     # -- statistics ------------------------------------------------------------------
 

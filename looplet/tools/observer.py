@@ -28,7 +28,8 @@ from typing import Any, Final
 LAG_BOUNDS: Final = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
 #: How many of the slowest callbacks statistics() names.
 SLOWEST_KEPT: Final = 10
-#: The trace's one process id: a constant, so traces of one program compare equal.
+#: The process id of a trace's loop: a constant, so traces of one program compare
+#: equal. (A `LOOPLET_TRACE` file numbers its loops 1, 2, ... instead.)
 TRACE_PID: Final = 1
 #: Track of the reactor (polls, wakes) and of callbacks that are not task steps.
 LOOP_TRACK: Final = 0
@@ -104,7 +105,7 @@ class Observer:
 class Tracer:
     """Trace events of one or more loops, in Chrome's trace-event format."""
 
-    __slots__ = ("_logical", "_origin", "_seq", "_tracks", "events", "loop_time")
+    __slots__ = ("_logical", "_next_track", "_origin", "_seq", "_tracks", "events", "loop_time", "pid")
 
     def __init__(self, loop_time: Any, logical: bool) -> None:
         #: The loop's time(), recorded in each event's arguments.
@@ -113,14 +114,23 @@ class Tracer:
         self._logical: bool = logical
         self._origin: float = time.perf_counter()
         self._seq: int = 0
-        #: Task -> its track (a trace "thread"), numbered in order of first step.
+        #: Task -> its track (a trace "thread"), numbered in order of first step. Weak,
+        #: so a finished task does not live on; numbered by a counter, not by the size
+        #: of this table, which shrinks when one is collected: a number is never reused.
         self._tracks: weakref.WeakKeyDictionary[Task[Any], int] = weakref.WeakKeyDictionary()
+        self._next_track: int = LOOP_TRACK + 1
+        #: The trace-event process of this tracer's events: the loop's track group.
+        self.pid: int = TRACE_PID
         #: Events as flat tuples, (phase, name, category, ts, dur, track, arg1, arg2):
         #: a fifth of the memory of the JSON objects, which document() builds at the end.
         self.events: list[tuple[Any, ...]] = [
             ("M", "process_name", "looplet", 0.0, 0.0, LOOP_TRACK, None, None),
             ("M", "thread_name", "loop", 0.0, 0.0, LOOP_TRACK, None, None),
         ]
+
+    def name_process(self, name: str) -> None:
+        """Call this tracer's process track `name` in trace viewers (default: "looplet")."""
+        self.events[0] = ("M", "process_name", name, 0.0, 0.0, LOOP_TRACK, None, None)
 
     def bind(self, loop_time: Any, logical: bool) -> None:
         """Record `loop_time()` from now on, with logical stamps if `logical` (a virtual clock)."""
@@ -136,7 +146,8 @@ class Tracer:
     def _track(self, task: Task[Any]) -> int:
         track = self._tracks.get(task)
         if track is None:
-            track = self._tracks[task] = len(self._tracks) + 1
+            track = self._tracks[task] = self._next_track
+            self._next_track += 1
             self.events.append(("M", "thread_name", f"task {track}: {_coro_name(task)}", 0.0, 0.0, track, None, None))
         return track
 
@@ -163,18 +174,27 @@ class Tracer:
         ts, dur = self._stamp(start, duration)
         self.events.append(("X", name, cat, ts, dur, track, self.loop_time(), lag))
 
+    @property
+    def clock(self) -> str:
+        """What the stamps count: logical steps (a virtual clock) or real microseconds."""
+        return "logical (virtual clock)" if self._logical else "real (perf_counter)"
+
+    def trace_events(self) -> list[dict[str, Any]]:
+        """The events, as trace-event JSON objects."""
+        pid = self.pid
+        return [_event(e, pid) for e in self.events]
+
     def document(self) -> dict[str, Any]:
         """The whole trace, as the JSON object trace viewers load."""
-        clock = "logical (virtual clock)" if self._logical else "real (perf_counter)"
-        other = {"producer": "looplet", "clock": clock}
-        return {"traceEvents": [_event(e) for e in self.events], "displayTimeUnit": "ms", "otherData": other}
+        other = {"producer": "looplet", "clock": self.clock}
+        return {"traceEvents": self.trace_events(), "displayTimeUnit": "ms", "otherData": other}
 
 
-def _event(e: tuple[Any, ...]) -> dict[str, Any]:
+def _event(e: tuple[Any, ...], pid: int) -> dict[str, Any]:
     # One recorded tuple as a trace-event JSON object (see Tracer.events).
     phase, name, cat, ts, dur, track, a1, a2 = e
     if phase == "M":
-        return {"name": name, "ph": "M", "pid": TRACE_PID, "tid": track, "args": {"name": cat}}
+        return {"name": name, "ph": "M", "pid": pid, "tid": track, "args": {"name": cat}}
     if phase == "i":
         args = {"read": bool(a1), "write": bool(a2)}
         return {
@@ -183,7 +203,7 @@ def _event(e: tuple[Any, ...]) -> dict[str, Any]:
             "ph": "i",
             "s": "t",
             "ts": ts,
-            "pid": TRACE_PID,
+            "pid": pid,
             "tid": track,
             "args": args,
         }
@@ -192,4 +212,4 @@ def _event(e: tuple[Any, ...]) -> dict[str, Any]:
         args["events"] = a2
     elif a2 is not None:
         args["lag"] = a2
-    return {"name": name, "cat": cat, "ph": "X", "ts": ts, "dur": dur, "pid": TRACE_PID, "tid": track, "args": args}
+    return {"name": name, "cat": cat, "ph": "X", "ts": ts, "dur": dur, "pid": pid, "tid": track, "args": args}

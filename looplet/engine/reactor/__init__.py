@@ -32,15 +32,18 @@ def pick_reactor(ready: deque[object], name: str | None = None) -> Reactor:
     """Create the reactor named `name`, or `$LOOPLET_REACTOR`, or the platform's best.
 
     Raises:
-        ValueError: the name is unknown or not available on this platform.
+        ValueError: the name is unknown or not available on this platform (the message
+            names `LOOPLET_REACTOR` when the name came from there).
     """
+    source = "reactor"
     if name is None:
         name = os.environ.get("LOOPLET_REACTOR") or None
+        source = "LOOPLET_REACTOR"
     avail = available_reactors()
     if name is None:
         name = avail[0]
     if name not in avail:
-        raise ValueError(f"reactor {name!r} is not available here (available: {', '.join(avail)})")
+        raise ValueError(f"{source}={name!r}: reactor {name!r} is not available here (available: {', '.join(avail)})")
     if name == "epoll":
         from looplet.engine.reactor.epoll import EpollReactor
 
