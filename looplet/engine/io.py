@@ -58,9 +58,14 @@ class Io(Protocol):
     loop: asyncio.AbstractEventLoop
     #: asyncio's debug mode, kept equal to `loop.get_debug()`.
     debug: bool
-    #: The loop's scratch buffer for reads (`READ_BUFFER_SIZE` bytes): read into it
-    #: and copy out what arrived, on the loop's thread, before anything else runs.
-    read_buffer: memoryview
+
+    @property
+    def read_buffer(self) -> memoryview:
+        """The loop's scratch buffer for reads (`READ_BUFFER_SIZE` bytes): read into it
+        and copy out what arrived, on the loop's thread, before anything else runs.
+        Made on first use: a loop that never reads does not pay for it."""
+        ...
+
     #: Work in flight outside the loop that will queue work on it when done (an
     #: executor job, a helper thread, a child being waited for): add a token when it
     #: starts; discard it on the loop's thread once its result is there (a discard
@@ -115,13 +120,13 @@ class IoDriver:
     __slots__ = (
         "_closed",
         "_reactor",
+        "_read_buffer",
         "_ready",
         "_scheduler",
         "_transports",
         "debug",
         "loop",
         "outside",
-        "read_buffer",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, scheduler: Scheduler) -> None:
@@ -132,8 +137,7 @@ class IoDriver:
         self._ready = scheduler.ready
         self.outside = scheduler.outside
         self._closed = False
-        # Pages are mapped on first touch: a loop that reads small messages uses one.
-        self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        self._read_buffer: memoryview | None = None
         #: fd -> the transport that owns it.
         self._transports: weakref.WeakValueDictionary[int, asyncio.BaseTransport] = weakref.WeakValueDictionary()
 
@@ -174,6 +178,16 @@ class IoDriver:
             return False
         old.cancel()
         return True
+
+    @property
+    def read_buffer(self) -> memoryview:
+        buffer = self._read_buffer
+        if buffer is None:
+            # Made once per loop, when something first reads: making and freeing 256 KiB
+            # would double the cost of a loop that never does. Its pages are mapped on
+            # first touch, so a loop that reads small messages uses one or two.
+            buffer = self._read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        return buffer
 
     def forget(self, fd: int) -> None:
         self._reactor.forget(fd)

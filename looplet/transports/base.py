@@ -73,6 +73,8 @@ class TransportBase(asyncio.BaseTransport):
         self._conn_lost = 0
         self._closing = False
         self._paused = False
+        #: The loop's read buffer (engine/io.py), fetched once: reads go through it.
+        self._read_buffer: memoryview = io.read_buffer
 
     # -- protocol ------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     def _read_ready(self) -> None:
         if self._conn_lost:
             return
-        view = self._io.read_buffer
+        view = self._read_buffer
         try:
             nbytes, addr = self._file.recvfrom_into(view)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):

@@ -93,7 +93,7 @@ class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
         return "<{}>".format(" ".join(_describe(self, READ)))
 
     def _read_ready(self) -> None:
-        view = self._io.read_buffer
+        view = self._read_buffer
         try:
             nbytes = os.readv(self._fd, (view,))
         except (BlockingIOError, InterruptedError):

@@ -105,7 +105,7 @@ class SocketTransport(SocketTransportBase):
         if self._buffered_protocol:
             self._read_into_buffer()
             return
-        view = self._io.read_buffer
+        view = self._read_buffer
         try:
             nbytes = self._file.recv_into(view)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
