@@ -355,13 +355,27 @@ def test_scheduling_after_close_is_refused(loop):
         coro.close()
 
 
-def test_unclosed_loop_warns(loop_factory, leakcheck):
+def test_unclosed_loop_warns(loop_factory, is_looplet, leakcheck):
     loop = loop_factory()
     loop_repr = repr(loop)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        del loop
-        gc.collect()
+    unraisable: list[Any] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del loop
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    if is_looplet:
+        assert unraisable == []
+    else:
+        # asyncio's loop is collected with the socket of its self-pipe, in one cycle
+        # whose finalizers run in no set order: when the socket's runs first, the loop's
+        # __del__ then fails in close() (ValueError: Invalid file descriptor: -1). Seen
+        # on 3.11; not what this test is about.
+        assert all(isinstance(u.exc_value, ValueError) for u in unraisable), unraisable
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert messages, "no ResourceWarning for an unclosed loop"
     assert any(m == f"unclosed event loop {loop_repr}" for m in messages), messages
