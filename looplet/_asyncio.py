@@ -161,9 +161,9 @@ def check_methods(cls: type, *names: str) -> None:
 
 # -- handles -------------------------------------------------------------------------------
 
-#: The slots of `asyncio.Handle`, all of which looplet/engine/handles.py fills in a handle
-#: it builds without calling `Handle.__init__`; the scheduler reads `_context`,
-#: `_callback`, `_args`, `_cancelled`, `_loop` and `_source_traceback` when it runs one.
+#: The slots of `asyncio.Handle`, which looplet's own handles (engine/handles.py) copy;
+#: the scheduler reads `_context`, `_callback`, `_args`, `_cancelled`, `_loop` and
+#: `_source_traceback` when it runs one of asyncio's (debug mode, 3.14's thread-safe).
 HANDLE_SLOTS: Final = ("_args", "_callback", "_cancelled", "_context", "_loop", "_repr", "_source_traceback")
 #: The slots `asyncio.TimerHandle` adds; the timer queue reads and writes both.
 TIMER_HANDLE_SLOTS: Final = ("_scheduled", "_when")

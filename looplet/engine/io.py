@@ -12,7 +12,7 @@ reads into it and copies out the bytes that arrived before anything else runs. A
 `recv(256 KiB)` instead allocates 256 KiB per read, above malloc's mmap threshold,
 so every message would map, fault in and unmap fresh pages, whatever its size.
 
-The invariants owned here: a registration is an `asyncio.Handle` of the loop,
+The invariants owned here: a registration is a handle of the loop (looplet's, or asyncio's in debug mode),
 queued by the reactor when its fd is ready; a registration replaced or removed is
 cancelled, so a callback queued before its removal does not run; a closed loop
 accepts no registration; and while a transport is open its fd is claimed, so

@@ -1,7 +1,7 @@
 """Watches: what the run queue holds for an fd that is ready.
 
 A `Watch` is one fd's interest in one direction (the reactor's `Source` has a reader
-and a writer slot) and holds the `asyncio.Handle` to run when it is ready. `wake()`
+and a writer slot) and holds the handle to run when it is ready. `wake()`
 appends the watch itself to the run queue unless it is already there, so however
 often readiness is reported before it runs, it runs once (the coalescing is counted,
 for `statistics()`). The scheduler clears the flag just before running the handle,
