@@ -1,13 +1,15 @@
-"""EventLoop: looplet's `asyncio.AbstractEventLoop`, a thin facade over its parts.
+"""EventLoop: looplet's `asyncio.AbstractEventLoop`, a facade over its layers.
 
-The loop *has* a scheduler (run queue, timers, reactor, clock: looplet/_core), signal
-handlers (signals.py), executors (executor.py), socket operations (sockio.py) and a
-child watcher (children.py); it *inherits* the networking (net.py) and the subprocess
-and pipe (processes.py) halves of the API; each
-method here checks its arguments as asyncio does and delegates. The invariant owned
-here is the running-loop bookkeeping: while `run_forever` runs, this loop is the
-thread's running loop, its async-generator hooks are installed, and `_thread_id`
-names the thread; all three are undone when it returns, however it returns.
+The loop *has* its parts and delegates to them: the engine (looplet/engine/: the
+scheduler with its run queue, timers, reactor and clock; the `Io` driver; `Calls`, the
+busiest entry points), the services (looplet/services/: signals, executors, socket
+operations, the resolver, the child watcher, error reporting) and the endpoints
+(looplet/endpoints/: connections, servers, datagrams, TLS, subprocesses and pipes,
+sendfile), which build the transports (looplet/transports/). Each method here checks
+its arguments as asyncio does and delegates. The invariant owned here is the
+running-loop bookkeeping: while `run_forever` runs, this loop is the thread's running
+loop, its async-generator hooks are installed, and `_thread_id` names the thread; all
+three are undone when it returns, however it returns.
 
 asyncio's own `Future` and `Task` (C-accelerated where available) are used as they
 are: the loop only schedules their callbacks.
@@ -45,6 +47,7 @@ from looplet._asyncio import (
 )
 from looplet.endpoints import connect, processes, sendfile, serve, tls
 from looplet.endpoints import datagram as datagram_endpoints
+from looplet.engine.calls import Calls
 from looplet.engine.clock import Clock
 from looplet.engine.handles import new_handle as _new_handle
 from looplet.engine.handles import new_timer_handle as _new_timer_handle
@@ -121,6 +124,7 @@ class EventLoop(asyncio.AbstractEventLoop):
             self._scheduler.close()
             raise
         self._closed = False
+        self._bind_calls()
 
     def _set_up(self, shuffle_seed: int | None) -> None:
         # The scheduler's run queue, timer heap and clock, bound here for call_soon & co.
@@ -131,6 +135,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         # method, bound here so a cancel costs no extra call.
         self._timer_handle_cancelled = self._timers.cancelled
         self._io = IoDriver(self, self._scheduler)
+        self._calls = Calls(self, self._scheduler)
         #: Other threads' way to make a blocked poll return (thread-safe).
         self._wake = self._scheduler.reactor.wakeup.wake
         self._thread_id: int | None = None
@@ -163,6 +168,27 @@ class EventLoop(asyncio.AbstractEventLoop):
         object.__delattr__(self, name)
         if name == "time":
             self._follow_time()
+
+    def _bind_calls(self) -> None:
+        # The busiest entry points (engine/calls.py) are instance attributes while the
+        # loop is open and not in debug mode, where lookup finds them first; never over
+        # a subclass's own method of that name, nor over what a test patched in. (Not
+        # through self.__dict__: making the dict real would slow every attribute read.)
+        calls = self._calls
+        calls.slow = self._closed or self._debug
+        cls = type(self)
+        for name in Calls.NAMES:
+            found = getattr(self, name)
+            if getattr(found, "__self__", None) is calls:
+                if calls.slow:
+                    object.__delattr__(self, name)
+            elif (
+                getattr(found, "__func__", None) is getattr(cls, name)  # nothing patched in
+                and not calls.slow
+                and Calls.BIND
+                and getattr(cls, name) is getattr(EventLoop, name)  # no subclass's own
+            ):
+                object.__setattr__(self, name, getattr(calls, name))
 
     def _follow_time(self) -> None:
         replaced = "time" in self.__dict__ or type(self).time is not EventLoop.time
@@ -250,6 +276,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         if self._debug:
             errors.logger.debug("Close %r", self)
         self._closed = True
+        self._bind_calls()
         self._io.close()
         self._signals.close()
         if self._child_watcher is not None:
@@ -993,6 +1020,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._debug = enabled
         self._io.debug = bool(enabled)
         self._scheduler.observe(debug=bool(enabled))
+        self._bind_calls()
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 

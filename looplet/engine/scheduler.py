@@ -17,6 +17,7 @@ import time
 from asyncio import Handle, TimerHandle
 from collections import deque
 from collections.abc import Callable
+from contextvars import Context
 from typing import Any, Final
 
 from looplet.engine.clock import Clock
@@ -32,11 +33,12 @@ logger: Final = logging.getLogger("asyncio")
 
 _perf: Final = time.perf_counter
 
+#: What tick() leaves in its typed handle variable when it is done: a handle that holds
+#: nothing (no callback, no task, no loop).
+_EMPTY_HANDLE: Final = OwnHandle(None, (), None, Context())
+
 # observe()'s "leave it as it is".
 _KEEP: Final = object()
-
-# Handle classes whose _run() is asyncio's Handle._run (or looplet's copy of it), which tick() runs inline.
-_PLAIN_HANDLES: Final = frozenset({Handle, TimerHandle, OwnHandle, OwnTimerHandle})
 
 
 def _format_handle(handle: object) -> str:
@@ -208,6 +210,10 @@ class Scheduler:
             self._run_observed(ntodo, events, t_poll)
             return
         popleft = ready.popleft
+        own = _EMPTY_HANDLE
+        context: Any
+        callback: Any
+        args: Any
         for _ in range(ntodo):
             handle: Any = popleft()
             if handle._cancelled:
@@ -222,22 +228,34 @@ class Scheduler:
                     self.callbacks_run -= 1
                     continue
                 kind = type(handle)
-            if kind in _PLAIN_HANDLES:
-                # asyncio's Handle._run, inlined for handles whose _run is asyncio's own:
-                # a Python frame less per callback. Anything else runs its own _run().
-                try:
-                    handle._context.run(handle._callback, *handle._args)
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    report_callback_error(handle, exc)
+            if kind is OwnHandle or kind is OwnTimerHandle:
+                # looplet's own: compiled, these reads are a struct's fields. (`own` is
+                # typed by its first value; typing.cast would be a call in the pure build.)
+                own = handle
+                context, callback, args = own._context, own._callback, own._args
+            elif kind is Handle or kind is TimerHandle:
+                context, callback, args = handle._context, handle._callback, handle._args
             else:
+                # A handle with a _run() of its own (3.14's thread-safe one, a subclass).
                 handle._run()
+                continue
+            # asyncio's Handle._run, inlined: a Python frame less per callback. Task
+            # steps have no arguments, and a call without * builds no argument tuple.
+            try:
+                if args:
+                    context.run(callback, *args)
+                else:
+                    context.run(callback)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                report_callback_error(handle, exc)
         # A frame object of this call may outlive it (a coroutine that raised links its
         # frame to its caller's, and that to this one): it must not keep the last
         # handle, and through it a finished task and its exception, alive. asyncio's
         # _run_once drops it too.
-        handle = None
+        handle = context = callback = args = None
+        own = _EMPTY_HANDLE
 
     def observe(self, *, debug: bool | None = None, observer: Any = _KEEP, shuffle: Any = _KEEP) -> None:
         """Change what the slow path does; the fast path runs when none of it is on.

@@ -525,3 +525,87 @@ def test_subclass_time_decides_which_timers_are_due(loop_kind, leakcheck):
         assert lp.run_until_complete(main(lp)) == ["an hour"]
     finally:
         lp.close()
+
+
+# The loop's busiest methods may be found on the instance, not only on the class
+# (looplet's are: engine/calls.py). What a program can see of that must be asyncio's.
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_a_method_kept_from_before_close_still_refuses_a_closed_loop(loop_factory, method):
+    lp = loop_factory()
+    kept = getattr(lp, method)
+    lp.close()
+    args = (lambda: None,) if method == "call_soon" else (1.0, lambda: None)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        kept(*args)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_a_method_kept_from_before_debug_mode_makes_the_debug_checks(loop, method):
+    kept = getattr(loop, method)
+    loop.set_debug(True)
+
+    async def coroutine_function():
+        pass
+
+    args = (coroutine_function,) if method == "call_soon" else (1.0, coroutine_function)
+    # (asyncio's call_later checks in its call_at, and names that.)
+    with pytest.raises(TypeError, match="coroutines cannot be used with call_"):
+        kept(*args)
+
+
+def test_debug_mode_turned_off_again_schedules_as_before(loop):
+    loop.set_debug(True)
+    loop.set_debug(False)
+    order = []
+
+    async def main():
+        loop.call_soon(order.append, "soon")
+        loop.call_later(0, order.append, "later")
+        loop.call_at(loop.time(), order.append, "at")
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    assert order == ["soon", "later", "at"]
+
+
+def test_a_subclass_call_soon_is_what_tasks_and_futures_call(loop_kind, leakcheck):
+    base = asyncio.SelectorEventLoop if loop_kind == "asyncio" else looplet.EventLoop
+    calls = []
+
+    class Counting(base):
+        def call_soon(self, callback, *args, context=None):
+            calls.append(callback)
+            return super().call_soon(callback, *args, context=context)
+
+    async def main():
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0, fut.set_result, 1)
+        return await fut
+
+    lp = Counting()
+    try:
+        assert lp.run_until_complete(main()) == 1
+    finally:
+        lp.close()
+    # The task's first step, its wake-up by the future, run_until_complete's stop.
+    assert len(calls) >= 3
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "create_future"])
+def test_a_patched_method_is_called_and_restored(loop, method):
+    original = getattr(loop, method)
+    with mock.patch.object(loop, method, wraps=original) as patched:
+        loop.set_debug(False)  # re-deciding the loop's own methods leaves a patch alone
+
+        async def main():
+            await asyncio.sleep(0)  # a task step: call_soon
+            await asyncio.sleep(0.001)  # call_later, and create_future for the sleep
+            return "done"
+
+        assert loop.run_until_complete(main()) == "done"
+        assert patched.call_count >= 1
+    assert getattr(loop, method) == original
+    assert loop.run_until_complete(asyncio.sleep(0, "after")) == "after"

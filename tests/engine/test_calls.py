@@ -1,0 +1,70 @@
+"""Calls, the loop's busiest entry points: what they queue while the loop is open and
+not in debug mode, and that otherwise (`slow`) they are the loop's class's methods,
+with asyncio's checks and errors. In the compiled build the loop binds them on itself;
+these tests call them directly, so they hold in both builds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+import looplet
+from looplet.engine.calls import Calls
+
+
+@pytest.fixture
+def own_loop() -> Iterator[looplet.EventLoop]:
+    lp = looplet.new_event_loop()
+    try:
+        yield lp
+    finally:
+        lp.close()
+
+
+def test_an_open_loop_queues_a_handle_with_the_callers_arguments(own_loop: looplet.EventLoop) -> None:
+    calls = own_loop._calls
+    assert not calls.slow
+    seen: list[object] = []
+    handle = calls.call_soon(seen.append, "soon")
+    timer = calls.call_at(own_loop.time(), seen.append, "at")
+    later = calls.call_later(0, seen.append, "later")
+    assert not handle.cancelled() and timer.when() <= later.when()
+    own_loop.run_until_complete(asyncio.sleep(0))
+    assert seen == ["soon", "at", "later"]
+
+
+def test_none_for_a_delay_or_a_deadline_gets_asyncios_message(own_loop: looplet.EventLoop) -> None:
+    with pytest.raises(TypeError, match="delay must not be None"):
+        own_loop._calls.call_later(None, print)
+    with pytest.raises(TypeError, match="when cannot be None"):
+        own_loop._calls.call_at(None, print)
+
+
+def test_a_delay_of_the_wrong_type_fails_where_asyncios_fails(own_loop: looplet.EventLoop) -> None:
+    # asyncio adds the delay to the time, and says so: no check of a compiled type.
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \+"):
+        own_loop._calls.call_later("1", print)
+
+
+def test_closing_or_debug_mode_hands_every_call_to_the_class(own_loop: looplet.EventLoop) -> None:
+    calls: Calls = own_loop._calls
+    own_loop.set_debug(True)
+    assert calls.slow
+    with pytest.raises(TypeError, match="coroutines cannot be used with call_soon"):
+        calls.call_soon(asyncio.sleep)
+    own_loop.set_debug(False)
+    assert not calls.slow
+    own_loop.close()
+    assert calls.slow
+    for call in (calls.call_soon, lambda cb: calls.call_later(1, cb), lambda cb: calls.call_at(1, cb)):
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            call(print)
+
+
+def test_the_loop_binds_them_only_in_the_compiled_build(own_loop: looplet.EventLoop) -> None:
+    bound = {name: getattr(getattr(own_loop, name), "__self__", None) is own_loop._calls for name in Calls.NAMES}
+    assert bound == dict.fromkeys(Calls.NAMES, looplet.COMPILED)
+    own_loop.set_debug(True)
+    assert not any(getattr(getattr(own_loop, name), "__self__", None) is own_loop._calls for name in Calls.NAMES)
