@@ -126,6 +126,10 @@ class Process:
 
     def _forget_task(self, task: asyncio.Task[Any]) -> None:
         self.tasks.pop(task, None)
+        if not self.alive and not task.cancelled():
+            # What a dying process's task raised is part of its death (see
+            # SimLoop.call_exception_handler): not "never retrieved".
+            task.exception()
 
     def add_timer(self, timer: asyncio.TimerHandle, now: float) -> None:
         """Count `timer` as this process's, so that a crash cancels it."""

@@ -112,6 +112,22 @@ class SimLoop(EventLoop):
             raise TypeError("delay must not be None")
         return self.call_at(self.time() + delay, callback, *args, context=context)
 
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Report an error, unless it comes from a crashed process unwinding.
+
+        A dead process writes no logs: what its cancelled code raises on the way out
+        (asyncio's own reports of a cancelled start_server handler on 3.11 and 3.12.1,
+        a handler that fails on its aborted connection) is the crash, not a bug.
+        """
+        process = current_process.get()
+        handle = context.get("handle")
+        if process is None and handle is not None:
+            # A callback that raised is reported after its context was left.
+            process = handle.get_context().get(current_process)
+        if process is not None and not process.alive:
+            return
+        super().call_exception_handler(context)
+
     # -- names ------------------------------------------------------------------------
 
     async def getaddrinfo(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from looplet.sim.errors import SeedFailure, SimulationTimeout
@@ -249,10 +249,9 @@ class Simulation:
         host.process = process
         self._processes.append(process)
 
-        async def main() -> Any:
-            return await host.main()
-
-        task = self.loop.create_task(main(), name=f"{host.name}#{process.incarnation}", context=process.context)
+        started = process.context.run(host.main)
+        main = started if asyncio.iscoroutine(started) else _await(started)
+        task = self.loop.create_task(main, name=f"{host.name}#{process.incarnation}", context=process.context)
         process.main_task = task
         task.add_done_callback(lambda t: self._main_done(process, t))
 
@@ -349,6 +348,10 @@ class Simulation:
         process.timers.clear()
         for task in list(process.tasks):
             task.cancel()
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def sweep(test: Callable[[int], object], seeds: Iterable[int]) -> None:

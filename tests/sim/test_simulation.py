@@ -1,0 +1,270 @@
+"""Simulation (looplet/sim/simulation.py): declaring hosts, running them, and one seed giving one run.
+
+`run()` returns what the clients returned, by name, or raises what one raised (or a
+host's main); a run whose clients never finish ends at `duration` with
+SimulationTimeout. Hosts get 10.0.0.1, 10.0.0.2, ... in the order they were
+declared, and code knows which host it runs on, in tasks and callbacks it starts
+too. Two runs with one seed record the same events at the same virtual times and
+write the same trace file; seeds differ where latency is drawn from them; `sweep`
+names the first failing seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import looplet
+from looplet.sim import SeedFailure, Simulation, SimulationTimeout, current_host, sweep
+
+
+async def echo_server() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(100):
+            writer.write(data)
+        writer.close()
+
+    server = await asyncio.start_server(echo, None, 7)
+    await server.serve_forever()
+
+
+def test_run_returns_each_client_result_by_name_in_declared_order() -> None:
+    async def client(word: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(word)
+        data = await reader.readexactly(len(word))
+        writer.close()
+        return data
+
+    sim = Simulation()
+    sim.host("server", echo_server)
+    sim.client("b", lambda: client(b"bee"))
+    sim.client("a", lambda: client(b"ay"))
+    result = sim.run()
+    assert result == {"b": b"bee", "a": b"ay"}
+    assert list(result) == ["b", "a"]
+
+
+def test_run_raises_what_a_client_raised() -> None:
+    async def client() -> None:
+        await asyncio.sleep(5)
+        raise KeyError("from the client")
+
+    sim = Simulation()
+    sim.client("c", client)
+    with pytest.raises(KeyError, match="from the client"):
+        sim.run()
+
+
+def test_run_raises_what_a_host_main_raised() -> None:
+    async def server() -> None:
+        await asyncio.sleep(1)
+        raise ValueError("server bug")
+
+    async def client() -> None:
+        await asyncio.sleep(10)
+
+    sim = Simulation()
+    sim.host("server", server)
+    sim.client("c", client)
+    with pytest.raises(ValueError, match="server bug"):
+        sim.run()
+
+
+def test_clients_that_never_finish_end_at_the_duration() -> None:
+    async def client() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    sim = Simulation(duration=50.0)
+    sim.client("stuck", client)
+    with pytest.raises(SimulationTimeout, match=r"50\.0 virtual seconds.*\['stuck'\]"):
+        sim.run()
+    assert sim.time() == 50.0
+
+
+def test_a_simulation_needs_a_client_and_runs_once() -> None:
+    sim = Simulation()
+    sim.host("server", echo_server)
+    with pytest.raises(ValueError, match="needs a client"):
+        sim.run()
+
+    async def client() -> int:
+        return 1
+
+    sim.client("c", client)
+    assert sim.run() == {"c": 1}
+    with pytest.raises(RuntimeError, match="runs once"):
+        sim.run()
+
+
+def test_host_names_are_checked() -> None:
+    async def main() -> None:
+        pass
+
+    sim = Simulation()
+    sim.host("a", main)
+    for bad in ("a", "localhost", "10.0.0.9", ""):
+        with pytest.raises(ValueError):
+            sim.host(bad, main)
+    with pytest.raises(TypeError):
+        sim.host("b", 42)  # type: ignore[arg-type]
+
+
+def test_hosts_get_addresses_in_declared_order_and_resolve_by_name() -> None:
+    seen: dict[str, Any] = {}
+
+    async def client() -> None:
+        loop = asyncio.get_running_loop()
+        seen["server"] = await loop.getaddrinfo("server", 80, type=0)
+        seen["self"] = (await loop.getaddrinfo("client", 80))[0][4]
+
+    sim = Simulation()
+    assert sim.host("server", echo_server) == "10.0.0.1"
+    assert sim.client("client", client) == "10.0.0.2"
+    assert sim.lookup("server") == "10.0.0.1"
+    sim.run()
+    kinds = [(info[1], info[4]) for info in seen["server"]]
+    import socket
+
+    assert kinds == [
+        (socket.SOCK_STREAM, ("10.0.0.1", 80)),
+        (socket.SOCK_DGRAM, ("10.0.0.1", 80)),
+        (socket.SOCK_RAW, ("10.0.0.1", 80)),
+    ]
+    assert seen["self"] == ("10.0.0.2", 80)
+
+
+def test_code_knows_its_host_in_tasks_and_callbacks_it_starts() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def server() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: seen.append(("callback", current_host())))
+        loop.call_later(1, lambda: seen.append(("timer", current_host())))
+
+        async def child() -> None:
+            seen.append(("task", current_host()))
+
+        await asyncio.create_task(child())
+        await asyncio.sleep(2)
+
+    async def client() -> None:
+        seen.append(("client", current_host()))
+        await asyncio.sleep(3)
+
+    sim = Simulation()
+    sim.host("server", server)
+    sim.client("client", client)
+    sim.run()
+    assert sorted(seen) == [("callback", "server"), ("client", "client"), ("task", "server"), ("timer", "server")]
+    assert current_host() is None
+
+
+def chatter(seed: int, latency: Any = (0.001, 0.01), **kwargs: Any) -> list[tuple[float, str | None, str]]:
+    """Three clients talking to an echo server; every step recorded with its time."""
+    log: list[tuple[float, str | None, str]] = []
+
+    def record(event: str) -> None:
+        log.append((asyncio.get_running_loop().time(), current_host(), event))
+
+    async def server() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(100):
+                record(f"got {data!r}")
+                writer.write(data.upper())
+            writer.close()
+
+        srv = await asyncio.start_server(handle, None, 7)
+        await srv.serve_forever()
+
+    async def client(n: int) -> None:
+        reader, writer = await asyncio.open_connection("server", 7)
+        record("connected")
+        for i in range(3):
+            writer.write(f"c{n}m{i}".encode())
+            await writer.drain()
+            record(f"echo {await reader.readexactly(4)!r}")
+        writer.close()
+        await writer.wait_closed()
+        record("closed")
+
+    sim = Simulation(seed, latency=latency, **kwargs)
+    sim.host("server", server)
+    for n in range(3):
+        sim.client(f"c{n}", lambda n=n: client(n))
+    sim.run()
+    return log
+
+
+def test_one_seed_gives_one_run() -> None:
+    first = chatter(7)
+    assert len(first) == 3 * 5 + 9
+    assert chatter(7) == first
+
+
+def test_seeds_differ_when_latency_is_drawn_from_them() -> None:
+    runs = {tuple(chatter(seed)) for seed in range(4)}
+    assert len(runs) > 1
+
+
+def test_with_a_fixed_latency_seeds_differ_only_in_order_within_a_tick() -> None:
+    # The times at which things happen are the same; which host goes first at one
+    # time is the loop's shuffle, decided by the seed.
+    times = {tuple(sorted(t for t, _, _ in chatter(seed, latency=0.001))) for seed in range(4)}
+    assert len(times) == 1
+
+
+def test_the_trace_file_is_the_same_for_one_seed(tmp_path: Path) -> None:
+    paths = [tmp_path / "one.json", tmp_path / "two.json", tmp_path / "other.json"]
+    for path, seed in zip(paths, [3, 3, 4], strict=True):
+        with looplet.trace(path):
+            chatter(seed)
+    one, two, other = (path.read_bytes() for path in paths)
+    assert one == two
+    assert one != other
+    events = json.loads(one)["traceEvents"]
+    assert any(e["name"] == "chatter.<locals>.client" for e in events)
+
+
+def test_the_network_log_is_the_same_for_one_seed() -> None:
+    def logged(seed: int) -> list[Any]:
+        async def client() -> None:
+            reader, writer = await asyncio.open_connection("server", 7)
+            writer.write(b"x" * 10)
+            await reader.readexactly(10)
+            writer.close()
+
+        sim = Simulation(seed, latency=(0.001, 0.02), loss=0.3, log=True)
+        sim.host("server", echo_server)
+        sim.client("client", client)
+        sim.run()
+        return sim.network_log
+
+    first = logged(11)
+    assert ("sent" in {entry[1] for entry in first}) and ("retransmitted" in {entry[1] for entry in first})
+    assert logged(11) == first
+    assert logged(12) != first
+
+
+def test_network_log_needs_log_true() -> None:
+    with pytest.raises(RuntimeError, match="log=True"):
+        _ = Simulation().network_log
+
+
+def test_sweep_names_the_first_failing_seed() -> None:
+    tried: list[int] = []
+
+    def check(seed: int) -> None:
+        tried.append(seed)
+        assert seed % 5 != 3, "bad seed"
+
+    with pytest.raises(SeedFailure, match="seed 3 fails: AssertionError: bad seed") as info:
+        sweep(check, range(10))
+    assert info.value.seed == 3
+    assert isinstance(info.value.__cause__, AssertionError)
+    assert tried == [0, 1, 2, 3]
+    sweep(check, [0, 1, 2])
