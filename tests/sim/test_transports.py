@@ -1,0 +1,276 @@
+"""SimStreamTransport and SimDatagramTransport (looplet/sim/transports.py): asyncio's transport API.
+
+The protocol hears connection_made, data (data_received, or get_buffer and
+buffer_updated for a BufferedProtocol), eof_received and connection_lost in that
+order, connection_lost once; a writer faster than its reader fills the write buffer
+and gets pause_writing, then resume_writing as the reader catches up; extra info
+names both ends and gives a socket object that takes options; writes after the
+connection is lost are dropped; close() sends what is buffered first, abort() does
+not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from looplet.sim import Simulation
+
+
+def run(server: Callable[[], Awaitable[Any]], client: Callable[[], Awaitable[Any]], **kwargs: Any) -> Any:
+    sim = Simulation(**kwargs)
+    sim.host("server", server)
+    sim.client("client", client)
+    return sim.run()["client"]
+
+
+class Recorder(asyncio.Protocol):
+    """Records every callback it gets, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.transport: Any = None
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.events.append("made")
+
+    def data_received(self, data: bytes) -> None:
+        self.events.append(data)
+
+    def eof_received(self) -> bool | None:
+        self.events.append("eof")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append(("lost", type(exc).__name__ if exc else None))
+        self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.events.append("pause")
+
+    def resume_writing(self) -> None:
+        self.events.append("resume")
+
+
+async def sender(payloads: list[bytes], *, eof: bool = True) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for payload in payloads:
+            writer.write(payload)
+            await asyncio.sleep(1)
+        if eof:
+            writer.close()
+
+    server = await asyncio.start_server(handle, None, 7)
+    await server.serve_forever()
+
+
+def test_a_protocol_hears_made_data_eof_lost_in_order() -> None:
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(Recorder, "server", 7)
+        assert protocol.events == ["made"]
+        await protocol.lost
+        assert transport.is_closing()
+        return protocol.events
+
+    events = run(lambda: sender([b"one", b"two"]), client)
+    assert events == ["made", b"one", b"two", "eof", ("lost", None)]
+
+
+def test_a_buffered_protocol_gets_every_byte_through_its_buffer() -> None:
+    class Small(asyncio.BufferedProtocol):
+        def __init__(self) -> None:
+            self.buffer = bytearray(3)
+            self.got = bytearray()
+            self.done = asyncio.get_running_loop().create_future()
+
+        def get_buffer(self, sizehint: int) -> bytearray:
+            return self.buffer
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.got += self.buffer[:nbytes]
+
+        def eof_received(self) -> None:
+            self.done.set_result(bytes(self.got))
+
+    async def client() -> bytes:
+        transport, protocol = await asyncio.get_running_loop().create_connection(Small, "server", 7)
+        data = await protocol.done
+        transport.close()
+        return data
+
+    assert run(lambda: sender([b"abcdefgh", b"ij"]), client) == b"abcdefghij"
+
+
+def test_a_slow_reader_fills_the_write_buffer_and_pauses_the_writer() -> None:
+    async def server() -> None:
+        async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while await reader.read(1000):
+                await asyncio.sleep(0.01)
+            writer.close()
+
+        srv = await asyncio.start_server(slow, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> tuple[list[Any], int, tuple[int, int]]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(Recorder, "server", 7)
+        transport.set_write_buffer_limits(high=20000)
+        transport.write(b"x" * 200_000)
+        buffered = transport.get_write_buffer_size()
+        limits = transport.get_write_buffer_limits()
+        while "resume" not in protocol.events:
+            await asyncio.sleep(0.1)
+        transport.close()
+        await protocol.lost
+        return protocol.events, buffered, limits
+
+    events, buffered, limits = run(server, client, tcp_window=10_000)
+    assert events == ["made", "pause", "resume", ("lost", None)]
+    assert buffered == 190_000
+    assert limits == (5000, 20000)
+
+
+def test_close_sends_what_is_buffered_first_and_abort_drops_it() -> None:
+    received: dict[str, int] = {}
+
+    async def server() -> None:
+        async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            name = (await reader.readexactly(5)).decode()
+            received[name] = len(await reader.read())
+            writer.close()
+
+        srv = await asyncio.start_server(count, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> None:
+        loop = asyncio.get_running_loop()
+        for name, end in (("close", "close"), ("abort", "abort")):
+            transport, protocol = await loop.create_connection(Recorder, "server", 7)
+            transport.write(name.encode().ljust(5))
+            transport.write(b"y" * 50_000)
+            getattr(transport, end)()
+            await protocol.lost
+            await asyncio.sleep(1)
+
+    run(server, client, tcp_window=20_000)
+    assert received["close"] == 50_000
+    # Only what the window let out before abort() (the kernel still sends that).
+    assert received["abort"] == 20_000 - 5
+
+
+def test_extra_info_names_both_ends_and_the_socket_takes_options() -> None:
+    async def client() -> dict[str, Any]:
+        reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        info = {
+            "peername": writer.get_extra_info("peername"),
+            "sockname": writer.get_extra_info("sockname"),
+            "family": sock.family,
+            "type": sock.type,
+            "nodelay": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+            "keepalive": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            "sock-peer": sock.getpeername(),
+            "missing": writer.get_extra_info("peercert", "none"),
+        }
+        writer.close()
+        return info
+
+    assert run(lambda: sender([]), client) == {
+        "peername": ("10.0.0.1", 7),
+        "sockname": ("10.0.0.2", 49152),
+        "family": socket.AF_INET,
+        "type": socket.SOCK_STREAM,
+        "nodelay": 1,
+        "keepalive": 1,
+        "sock-peer": ("10.0.0.1", 7),
+        "missing": "none",
+    }
+
+
+def test_pause_reading_holds_data_until_resume() -> None:
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(Recorder, "server", 7)
+        transport.pause_reading()
+        assert not transport.is_reading()
+        await asyncio.sleep(5)
+        held = list(protocol.events)
+        transport.resume_reading()
+        assert transport.is_reading()
+        await protocol.lost
+        return [held, protocol.events]
+
+    held, events = run(lambda: sender([b"a", b"b"]), client)
+    assert held == ["made"]
+    assert events == ["made", b"ab", "eof", ("lost", None)]
+
+
+def test_writes_after_the_connection_is_lost_are_dropped_and_write_checks_its_argument() -> None:
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(Recorder, "server", 7)
+        with pytest.raises(TypeError, match="data argument must be a bytes"):
+            transport.write("text")
+        transport.write_eof()
+        with pytest.raises(RuntimeError, match="Cannot call write\\(\\) after write_eof\\(\\)"):
+            transport.write(b"x")
+        transport.abort()
+        await protocol.lost
+        transport.close()
+        return protocol.events
+
+    assert run(lambda: sender([], eof=False), client) == ["made", ("lost", None)]
+
+
+def test_a_protocol_that_raises_in_data_received_is_reported_and_closed(loop_errors: Any) -> None:
+    class Broken(Recorder):
+        def data_received(self, data: bytes) -> None:
+            raise ValueError("broken protocol")
+
+    async def client() -> list[Any]:
+        transport, protocol = await asyncio.get_running_loop().create_connection(Broken, "server", 7)
+        await protocol.lost
+        return protocol.events
+
+    assert run(lambda: sender([b"x"]), client) == ["made", ("lost", "ValueError")]
+    loop_errors.take("Fatal error: protocol.data_received\\(\\) call failed", ValueError)
+
+
+def test_datagrams_go_both_ways_with_their_addresses() -> None:
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: Any = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.transport.sendto(data.upper(), addr)
+
+    class Client(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got = asyncio.get_running_loop().create_future()
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.got.set_result((data, addr))
+
+    async def server() -> None:
+        await asyncio.get_running_loop().create_datagram_endpoint(Echo, local_addr=("0.0.0.0", 53))
+        await asyncio.sleep(100)
+
+    async def client() -> Any:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(Client, remote_addr=("server", 53))
+        assert transport.get_extra_info("peername") == ("10.0.0.1", 53)
+        assert transport.get_write_buffer_size() == 0
+        transport.sendto(b"hello")
+        got = await protocol.got
+        transport.close()
+        return got, loop.time()
+
+    assert run(server, client) == ((b"HELLO", ("10.0.0.1", 53)), 0.002)
