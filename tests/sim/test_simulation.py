@@ -268,3 +268,149 @@ def test_sweep_names_the_first_failing_seed() -> None:
     assert isinstance(info.value.__cause__, AssertionError)
     assert tried == [0, 1, 2, 3]
     sweep(check, [0, 1, 2])
+
+
+# -- crash and bounce --------------------------------------------------------------
+
+
+def crash_scenario(client: Any, server: Any = echo_server, **kwargs: Any) -> Any:
+    sim = Simulation(**kwargs)
+    sim.host("server", server)
+    sim.client("client", lambda: client(sim))
+    return sim.run()["client"]
+
+
+def test_a_crash_closes_connections_as_the_kernel_does_and_connects_are_refused() -> None:
+    async def client(sim: Simulation) -> list[Any]:
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"hi")
+        await reader.readexactly(2)
+        sim.crash("server")
+        seen: list[Any] = [await reader.read(), asyncio.get_running_loop().time()]
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("server", 7)
+        writer.close()
+        return seen
+
+    # Everything was read, so the dying process's kernel sends a FIN: EOF, a latency later.
+    assert crash_scenario(client, latency=0.01) == [b"", pytest.approx(0.05)]
+
+
+def test_a_crash_with_unread_data_resets_the_peer() -> None:
+    async def server() -> None:
+        class Deaf(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                transport.pause_reading()  # type: ignore[attr-defined]
+
+        srv = await asyncio.get_running_loop().create_server(Deaf, None, 7)
+        await srv.serve_forever()
+
+    async def client(sim: Simulation) -> None:
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"never read")
+        await asyncio.sleep(1)
+        sim.crash("server")
+        with pytest.raises(ConnectionResetError):
+            await reader.read()
+        writer.close()
+
+    crash_scenario(client, server)
+
+
+def test_a_crash_cancels_tasks_and_timers_and_the_dying_code_is_off_the_network() -> None:
+    seen: list[Any] = []
+
+    async def server() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(10, seen.append, "timer fired")
+
+        async def background() -> None:
+            try:
+                await asyncio.sleep(100)
+            finally:
+                seen.append("background unwound")
+                try:
+                    await asyncio.open_connection("client", 1)
+                except OSError as exc:
+                    seen.append(exc.errno)
+
+        asyncio.create_task(background())
+        await asyncio.sleep(100)
+
+    async def client(sim: Simulation) -> None:
+        await asyncio.sleep(1)
+        sim.crash("server")
+        await asyncio.sleep(20)
+
+    crash_scenario(client, server)
+    import errno
+
+    assert seen == ["background unwound", errno.ENETDOWN]
+
+
+def test_bounce_starts_the_software_again_at_the_same_address() -> None:
+    starts: list[float] = []
+
+    async def server() -> None:
+        starts.append(asyncio.get_running_loop().time())
+        await echo_server()
+
+    async def client(sim: Simulation) -> list[Any]:
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"1")
+        await reader.readexactly(1)
+        sim.crash("server")
+        assert await reader.read() == b""
+        writer.close()
+        with pytest.raises(RuntimeError, match="'server' is not running"):
+            sim.crash("server")
+        await asyncio.sleep(5)
+        sim.bounce("server")
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"again")
+        got = await reader.readexactly(5)
+        peer = writer.get_extra_info("peername")
+        writer.close()
+        return [got, peer]
+
+    assert crash_scenario(client, server) == [b"again", ("10.0.0.1", 7)]
+    assert starts == [0.0, pytest.approx(5.005)]
+
+
+def test_bounce_of_a_running_host_crashes_it_first() -> None:
+    async def client(sim: Simulation) -> bytes:
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"1")
+        await reader.readexactly(1)
+        sim.bounce("server")
+        data = await reader.read()
+        writer.close()
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.close()
+        return data
+
+    assert crash_scenario(client) == b""
+
+
+def test_a_connection_the_server_had_not_accepted_yet_is_reset_by_its_crash() -> None:
+    async def client(sim: Simulation) -> None:
+        # connect() returns when the SYN-ACK arrives; the server's kernel queues the
+        # connection for accept() only when the last ACK reaches it, a latency later.
+        reader, writer = await asyncio.open_connection("server", 7)
+        sim.crash("server")
+        with pytest.raises(ConnectionResetError):
+            await reader.read()
+        writer.close()
+
+    crash_scenario(client)
+
+
+def test_crash_and_bounce_act_on_a_running_simulation_only() -> None:
+    sim = Simulation()
+    sim.host("server", echo_server)
+    with pytest.raises(RuntimeError, match="running simulation"):
+        sim.crash("server")
+    with pytest.raises(KeyError):
+        sim.bounce("nobody")
