@@ -115,7 +115,7 @@ def test_a_connect_completes_when_the_partition_heals_in_time() -> None:
     async def client(sim: Simulation) -> float:
         sim.partition("client", "server")
         asyncio.get_running_loop().call_later(5, sim.repair, "client", "server")
-        reader, writer = await asyncio.open_connection("server", 7)
+        _reader, writer = await asyncio.open_connection("server", 7)
         connected = now()
         writer.close()
         return connected

@@ -242,7 +242,7 @@ def test_process_death_with_data_unread_is_a_reset() -> None:
 
 
 async def connect_after_death(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
-    reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"hello")
     await kill()
     writer.close()

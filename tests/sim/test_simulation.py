@@ -334,8 +334,9 @@ def test_a_crash_cancels_tasks_and_timers_and_the_dying_code_is_off_the_network(
                 except OSError as exc:
                     seen.append(exc.errno)
 
-        asyncio.create_task(background())
+        task = asyncio.create_task(background())
         await asyncio.sleep(100)
+        await task
 
     async def client(sim: Simulation) -> None:
         await asyncio.sleep(1)

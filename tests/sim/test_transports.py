@@ -167,7 +167,7 @@ def test_close_sends_what_is_buffered_first_and_abort_drops_it() -> None:
 
 def test_extra_info_names_both_ends_and_the_socket_takes_options() -> None:
     async def client() -> dict[str, Any]:
-        reader, writer = await asyncio.open_connection("server", 7)
+        _reader, writer = await asyncio.open_connection("server", 7)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         info = {
@@ -236,7 +236,7 @@ def test_a_protocol_that_raises_in_data_received_is_reported_and_closed(loop_err
             raise ValueError("broken protocol")
 
     async def client() -> list[Any]:
-        transport, protocol = await asyncio.get_running_loop().create_connection(Broken, "server", 7)
+        _transport, protocol = await asyncio.get_running_loop().create_connection(Broken, "server", 7)
         await protocol.lost
         return protocol.events
 
