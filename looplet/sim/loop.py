@@ -20,12 +20,12 @@ import asyncio
 import collections.abc
 import errno
 import socket
-import sys
 from collections.abc import Callable
 from contextvars import Context, copy_context
 from typing import Any, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet._asyncio import Server
+from looplet.endpoints.connect import bind_error_text
 from looplet.loop import EventLoop
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
@@ -38,8 +38,6 @@ from looplet.testing import VirtualClock
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-_PY313 = sys.version_info >= (3, 13)
 
 
 def _refuse(call: str, why: str) -> NoReturn:
@@ -249,8 +247,7 @@ class SimLoop(EventLoop):
                 try:
                     listeners.append(self.tcp.bind(process, ip, number))
                 except OSError as err:
-                    reason = (err.strerror or str(err)).lower()
-                    message = f"error while attempting to bind on address {(ip, number)!r}: {reason}"
+                    message = f"error while attempting to bind on address {(ip, number)!r}: {bind_error_text(err)}"
                     raise OSError(err.errno, message) from None
         except BaseException:
             for listener in listeners:

@@ -146,11 +146,9 @@ async def bind_twice(host: str, port: int, kill: Callable[[], Awaitable[None]]) 
 
 
 def test_binding_a_taken_port() -> None:
-    expected = (
-        ("OSError", 98),
-        "[Errno 98] error while attempting to bind on address ('127.0.0.1', PORT): address already in use",
-    )
-    assert run_real(bind_twice) == run_simulated(bind_twice) == expected
+    real = run_real(bind_twice)
+    assert real[0] == ("OSError", 98)
+    assert run_simulated(bind_twice) == real
 
 
 # -- process death: a child process killed with SIGKILL, against Simulation.crash --------
