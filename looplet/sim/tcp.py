@@ -233,6 +233,8 @@ class TcpEndpoint:
         self.received_size = 0
         self.consumed = 0
         self.peer_fin = False
+        #: A reset that arrived ahead of segments sent before it: their count.
+        self._reset_after: int | None = None
         process.endpoints[self] = None
 
     def __repr__(self) -> str:
@@ -243,7 +245,7 @@ class TcpEndpoint:
     def syn_acked(self, server: TcpEndpoint) -> None:
         if self.state != "syn-sent":
             # connect() gave up (cancelled, timed out): the kernel resets the stray.
-            self.network.transmit(Packet(self.host, server.host, "rst", 0, server.rst_arrived, reliable=True))
+            self._transmit_rst(server)
             return
         self.peer = server
         self.state = "established"
@@ -311,7 +313,13 @@ class TcpEndpoint:
     def send_rst(self) -> None:
         peer = self.peer
         if peer is not None and self.state != "closed":
-            self.network.transmit(Packet(self.host, peer.host, "rst", 0, peer.rst_arrived, reliable=True))
+            self._transmit_rst(peer)
+
+    def _transmit_rst(self, peer: TcpEndpoint) -> None:
+        # The reset follows the segments sent before it (a receiver takes a reset only
+        # at the sequence number it expects next, RFC 5961), whatever order they arrive in.
+        deliver = partial(peer.rst_arrived, self._next_seq)
+        self.network.transmit(Packet(self.host, peer.host, "rst", 0, deliver, reliable=True))
 
     def ack_arrived(self, consumed: int) -> None:
         if self.state == "closed":
@@ -354,15 +362,22 @@ class TcpEndpoint:
                 arrived = True
         if arrived and self.user is not None:
             self.user.readable()
+        if self._reset_after is not None and self._expected >= self._reset_after:
+            self.rst_arrived(self._reset_after)
+            return
         self._maybe_finished()
 
     def _reply_rst(self) -> None:
         peer = self.peer
         if peer is not None:
-            self.network.transmit(Packet(self.host, peer.host, "rst", 0, peer.rst_arrived, reliable=True))
+            self._transmit_rst(peer)
 
-    def rst_arrived(self) -> None:
+    def rst_arrived(self, after: int = 0) -> None:
+        """A reset arrived; it takes effect once the `after` segments sent before it have."""
         if self.state == "closed":
+            return
+        if self._expected < after:
+            self._reset_after = after
             return
         was = self.state
         waiter = self.waiter

@@ -411,3 +411,38 @@ def test_create_connection_outside_a_host_says_so() -> None:
             loop.run_until_complete(loop.create_connection(asyncio.Protocol, "x", 1))
     finally:
         loop.close()
+
+
+def test_a_reset_comes_after_the_data_sent_before_it_whatever_the_latency() -> None:
+    class Deaf(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()
+            for i in range(20):
+                transport.write(b"%02d" % i)
+            asyncio.get_running_loop().call_later(1, transport.close)
+
+    class Collect(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.data = b""
+            self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+        def data_received(self, data: bytes) -> None:
+            self.data += data
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.set_result(exc)
+
+    async def server() -> None:
+        srv = await asyncio.get_running_loop().create_server(Deaf, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> tuple[bytes, str]:
+        transport, protocol = await asyncio.get_running_loop().create_connection(Collect, "server", 7)
+        transport.write(b"unread")
+        exc = await protocol.lost
+        return protocol.data, type(exc).__name__
+
+    expected = (b"".join(b"%02d" % i for i in range(20)), "ConnectionResetError")
+    for seed in range(6):
+        assert run_client(client, server=server, seed=seed, latency=(0.001, 2.0)) == expected
