@@ -31,7 +31,7 @@ from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
 from looplet.sim.host import Process, current_process
 from looplet.sim.network import Network
-from looplet.sim.tcp import Listener, Tcp, TcpEndpoint
+from looplet.sim.tcp import DEFAULT_USER_TIMEOUT, Listener, Tcp, TcpEndpoint
 from looplet.sim.transports import SimDatagramTransport, SimStreamTransport
 from looplet.sim.udp import Udp
 from looplet.testing import VirtualClock
@@ -57,13 +57,23 @@ class SimLoop(EventLoop):
         network: the network of the simulation.
         tcp_window: the bytes a receiver holds unread before its sender waits.
         syn_timeout: seconds connect() waits for an answer before TimeoutError.
+        tcp_timeout: seconds a connection's data may go unanswered before it fails
+            with TimeoutError.
         shuffle_seed: the seed of the loop's shuffle of each tick's ready work.
     """
 
-    def __init__(self, network: Network, *, tcp_window: int, syn_timeout: float, shuffle_seed: int) -> None:
+    def __init__(
+        self,
+        network: Network,
+        *,
+        tcp_window: int,
+        syn_timeout: float,
+        shuffle_seed: int,
+        tcp_timeout: float = DEFAULT_USER_TIMEOUT,
+    ) -> None:
         super().__init__(clock=VirtualClock(), shuffle_seed=shuffle_seed)
         self.network = network
-        self.tcp = Tcp(network, window=tcp_window, syn_timeout=syn_timeout)
+        self.tcp = Tcp(network, window=tcp_window, syn_timeout=syn_timeout, user_timeout=tcp_timeout)
         self.udp = Udp(network)
         #: Tasks made outside every process (the simulation's own), oldest first.
         self.other_tasks: dict[asyncio.Task[Any], None] = {}

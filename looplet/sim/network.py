@@ -21,7 +21,7 @@ import contextvars
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Final, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 from looplet.sim.host import Host
 
@@ -70,10 +70,18 @@ class LinkConfig:
 class Packet:
     """One thing a link carries: who sent it to whom, its size, and what its arrival does."""
 
-    __slots__ = ("deliver", "dst", "kind", "nbytes", "reliable", "src")
+    __slots__ = ("deliver", "dst", "kind", "nbytes", "reliable", "sender", "src")
 
     def __init__(
-        self, src: Host, dst: Host, kind: str, nbytes: int, deliver: Callable[[], None], *, reliable: bool
+        self,
+        src: Host,
+        dst: Host,
+        kind: str,
+        nbytes: int,
+        deliver: Callable[[], None],
+        *,
+        reliable: bool,
+        sender: Sender | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
@@ -83,6 +91,18 @@ class Packet:
         self.deliver = deliver
         #: A TCP segment (retransmitted, never lost) or a datagram (may be lost).
         self.reliable = reliable
+        #: Who retransmits it, told when it is stopped and when it crosses again.
+        self.sender = sender
+
+
+class Sender(Protocol):
+    """What retransmits a stopped packet (a TCP endpoint), and gives up in the end."""
+
+    def stalled(self) -> None:
+        """One of its packets was stopped by a partition or a hold."""
+
+    def unstalled(self) -> None:
+        """Its stopped packets cross again."""
 
 
 class Link:
@@ -205,7 +225,14 @@ class Network:
             waiting, link.waiting = link.waiting, []
             for packet in waiting:
                 self._record("resent", packet)
+                if packet.sender is not None:
+                    packet.sender.unstalled()
                 self._schedule(packet, self.config(packet.src, packet.dst))
+
+    def forget(self, sender: Sender) -> None:
+        """Drop the stopped packets of `sender`, which gave up on them."""
+        for link in self._links.values():
+            link.waiting = [p for p in link.waiting if p.sender is not sender]
 
     # -- packets --------------------------------------------------------------------
 
@@ -257,6 +284,8 @@ class Network:
                 return
             self._record("stopped", packet)
             self._link(packet.src, packet.dst).waiting.append(packet)
+            if packet.sender is not None:
+                packet.sender.stalled()
             return
         self._record("arrived", packet)
         packet.deliver()

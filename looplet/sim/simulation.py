@@ -33,7 +33,7 @@ from looplet.sim.errors import SeedFailure, SimulationTimeout
 from looplet.sim.host import Host, HostMain, Process, current_process
 from looplet.sim.loop import SimLoop
 from looplet.sim.network import Latency, LinkConfig, LogEntry, Network
-from looplet.sim.tcp import DEFAULT_SYN_TIMEOUT, DEFAULT_WINDOW
+from looplet.sim.tcp import DEFAULT_SYN_TIMEOUT, DEFAULT_USER_TIMEOUT, DEFAULT_WINDOW
 
 #: How long teardown lets cancelled tasks unwind before it cancels them again
 #: (virtual seconds; a task that ignores cancellation for good is left pending).
@@ -60,6 +60,8 @@ class Simulation:
         duplicate: the chance a datagram arrives twice.
         syn_timeout: seconds connect() waits for an answer before TimeoutError
             (Linux's default, 127).
+        tcp_timeout: seconds a TCP connection's data may wait at a partition or hold
+            before the connection fails with TimeoutError (Linux's default, 924.6).
         tcp_window: bytes a TCP receiver holds unread before its sender has to wait.
         duration: virtual seconds after which an unfinished run fails with
             SimulationTimeout (a run where every client waits forever ends there too).
@@ -75,6 +77,7 @@ class Simulation:
         bandwidth: float | None = None,
         duplicate: float = 0.0,
         syn_timeout: float = DEFAULT_SYN_TIMEOUT,
+        tcp_timeout: float = DEFAULT_USER_TIMEOUT,
         tcp_window: int = DEFAULT_WINDOW,
         duration: float = 3600.0,
         log: bool = False,
@@ -83,6 +86,8 @@ class Simulation:
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         if not syn_timeout > 0:
             raise ValueError(f"syn_timeout must be > 0, not {syn_timeout!r}")
+        if not tcp_timeout > 0:
+            raise ValueError(f"tcp_timeout must be > 0, not {tcp_timeout!r}")
         if not tcp_window > 0:
             raise ValueError(f"tcp_window must be > 0, not {tcp_window!r}")
         if not duration > 0:
@@ -92,6 +97,7 @@ class Simulation:
             seed, LinkConfig(latency=latency, loss=loss, bandwidth=bandwidth, duplicate=duplicate), log=log
         )
         self.syn_timeout = syn_timeout
+        self.tcp_timeout = tcp_timeout
         self.tcp_window = tcp_window
         self.duration = duration
         self._hosts: list[Host] = []
@@ -220,7 +226,13 @@ class Simulation:
         if not any(host.client for host in self._hosts):
             raise ValueError("a simulation needs a client: run() returns when the clients do")
         self._ran = True
-        loop = SimLoop(self.network, tcp_window=self.tcp_window, syn_timeout=self.syn_timeout, shuffle_seed=self.seed)
+        loop = SimLoop(
+            self.network,
+            tcp_window=self.tcp_window,
+            syn_timeout=self.syn_timeout,
+            tcp_timeout=self.tcp_timeout,
+            shuffle_seed=self.seed,
+        )
         self._loop = loop
         self.network.loop = loop
         try:

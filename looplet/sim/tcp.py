@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 #: default receive buffer (net.ipv4.tcp_rmem, 128 KiB).
 DEFAULT_WINDOW: Final = 128 * 1024
 
+#: How long a connection's unacknowledged data is retransmitted before the connection
+#: fails with ETIMEDOUT: Linux's default, 15 retransmissions (net.ipv4.tcp_retries2)
+#: backing off from 200 ms to at most 120 s: 0.2 * (2**10 - 1) + 6 * 120 = 924.6 s.
+DEFAULT_USER_TIMEOUT: Final = 924.6
+
 #: How long connect() waits for an answer: Linux's default, 6 SYN retransmissions
 #: (net.ipv4.tcp_syn_retries) backing off from 1 s: 1+2+4+8+16+32+64 = 127 s.
 DEFAULT_SYN_TIMEOUT: Final = 127.0
@@ -66,10 +71,13 @@ class StreamUser(Protocol):
 class Tcp:
     """The simulation's TCP: binding, connecting, and the settings every endpoint shares."""
 
-    def __init__(self, network: Network, *, window: int, syn_timeout: float) -> None:
+    def __init__(
+        self, network: Network, *, window: int, syn_timeout: float, user_timeout: float = DEFAULT_USER_TIMEOUT
+    ) -> None:
         self.network = network
         self.window = window
         self.syn_timeout = syn_timeout
+        self.user_timeout = user_timeout
 
     def bind(self, process: Process, ip: str, port: int) -> Listener:
         """A listening socket (not listening yet) bound to (`ip`, `port`) on `process`'s host.
@@ -235,6 +243,8 @@ class TcpEndpoint:
         self.peer_fin = False
         #: A reset that arrived ahead of segments sent before it: their count.
         self._reset_after: int | None = None
+        #: Running while a segment of ours waits at a partition or hold (the user timeout).
+        self._stall_timer: asyncio.TimerHandle | None = None
         process.endpoints[self] = None
 
     def __repr__(self) -> str:
@@ -308,7 +318,29 @@ class TcpEndpoint:
         seq = self._next_seq
         self._next_seq += 1
         deliver = partial(peer.segment_arrived, seq, kind, payload)
-        self.network.transmit(Packet(self.host, peer.host, kind, len(payload), deliver, reliable=True))
+        self.network.transmit(Packet(self.host, peer.host, kind, len(payload), deliver, reliable=True, sender=self))
+
+    def stalled(self) -> None:
+        if self._stall_timer is None and self.state != "closed":
+            self._stall_timer = self.network.call_later(self.tcp.user_timeout, self._timed_out)
+
+    def unstalled(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _timed_out(self) -> None:
+        # Retransmissions went unanswered for the user timeout: the kernel gives up on
+        # the connection without telling the peer (it cannot reach it).
+        self._stall_timer = None
+        if self.state == "closed":
+            return
+        self.network.forget(self)
+        self.enter_closed()
+        user = self.user
+        self.user = None
+        if user is not None:
+            user.reset(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
 
     def send_rst(self) -> None:
         peer = self.peer
@@ -456,6 +488,7 @@ class TcpEndpoint:
     def enter_closed(self) -> None:
         """Nothing more in or out: drop the queues."""
         self.state = "closed"
+        self.unstalled()
         self.unsent.clear()
         self.unsent_size = 0
         self.received.clear()

@@ -244,3 +244,41 @@ def test_link_settings_are_checked() -> None:
     sim = Simulation()
     with pytest.raises(KeyError, match="no host named 'nobody'"):
         sim.partition("nobody", "else")
+
+
+def test_data_stuck_at_a_long_partition_times_the_connection_out() -> None:
+    async def client(sim: Simulation) -> tuple[str, float, str]:
+        reader, writer = await asyncio.open_connection("server", 7)
+        await round_trip(reader, writer)
+        sim.partition("client", "server")
+        sent = now()
+        writer.write(b"into the void")
+        with pytest.raises(TimeoutError) as info:
+            await reader.read(100)
+        failed = now() - sent
+        writer.close()
+        # After the repair, the server's side of the connection is still open: its
+        # next segment to the client finds no connection and is answered with a reset.
+        sim.repair("client", "server")
+        return str(info.value), failed, "ok"
+
+    message, failed, _ = simulate(client, latency=0.01, tcp_timeout=60.0)
+    assert message == "[Errno 110] Connection timed out"
+    # Stopped at the partition a latency after it was sent; then the timeout.
+    assert failed == pytest.approx(0.01 + 60.0)
+
+
+def test_a_partition_shorter_than_the_tcp_timeout_only_delays() -> None:
+    async def client(sim: Simulation) -> bytes:
+        reader, writer = await asyncio.open_connection("server", 7)
+        sim.partition("client", "server")
+        writer.write(b"patience")
+        asyncio.get_running_loop().call_later(59, sim.repair, "client", "server")
+        data = await reader.readexactly(8)
+        await asyncio.sleep(100)
+        writer.write(b"!")
+        assert await reader.readexactly(1) == b"!"
+        writer.close()
+        return data
+
+    assert simulate(client, latency=0.01, tcp_timeout=60.0) == b"patience"
