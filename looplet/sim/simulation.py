@@ -18,14 +18,16 @@ host's main again, as a new process at the same address.
 The invariant owned here: a run is a function of the seed and the program. The
 loop's shuffle and the network's draws both come from the seed; hosts get their
 addresses in the order they were declared; every collection iterated is ordered.
-So one seed gives one run: the same interleaving, the same bytes, the same
-`loop.time()` at every step.
+The random module is seeded from the seed for the run, for programs that draw
+from it (and restored after). So one seed gives one run: the same interleaving, the
+same bytes, the same `loop.time()` at every step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
@@ -235,6 +237,10 @@ class Simulation:
         )
         self._loop = loop
         self.network.loop = loop
+        # Programs that draw from the random module draw the same numbers for one seed;
+        # the caller's random state is put back afterwards.
+        saved = random.getstate()
+        random.seed(f"looplet.sim.program:{self.seed}")
         try:
             return loop.run_until_complete(self._run_clients())
         finally:
@@ -243,6 +249,7 @@ class Simulation:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                random.setstate(saved)
 
     async def _run_clients(self) -> dict[str, Any]:
         loop = self.loop

@@ -415,3 +415,21 @@ def test_crash_and_bounce_act_on_a_running_simulation_only() -> None:
         sim.crash("server")
     with pytest.raises(KeyError):
         sim.bounce("nobody")
+
+
+def test_programs_drawing_from_the_random_module_draw_the_same_for_one_seed() -> None:
+    import random
+
+    def draws(seed: int) -> list[float]:
+        async def client() -> list[float]:
+            return [random.random() for _ in range(3)]
+
+        sim = Simulation(seed)
+        sim.client("client", client)
+        return sim.run()["client"]
+
+    random.seed(99)
+    before = random.getstate()
+    assert draws(1) == draws(1)
+    assert draws(1) != draws(2)
+    assert random.getstate() == before
