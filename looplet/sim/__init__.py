@@ -19,7 +19,9 @@ loop is a `SimLoop`.
     async def client():
         reader, writer = await asyncio.open_connection("server", 7)
         writer.write(b"hi")
-        return await reader.read()
+        data = await reader.read()
+        writer.close()
+        return data
 
     sim = Simulation(seed=1)
     sim.host("server", server)

@@ -62,3 +62,42 @@ def test_election_sweep_finds_the_bug_and_the_fix_holds() -> None:
     replay = run_example("election.py", "replay", str(seed)).splitlines()
     assert replay[:-1] == [line for line in lines[2 : 2 + len(replay) - 1]]
     assert replay[-1].startswith("leaders: ")
+
+
+def python_blocks(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def run_code(code: str, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_the_example_of_docs_sim_md_runs(tmp_path: Path) -> None:
+    blocks = python_blocks((REPO / "docs" / "sim.md").read_text())
+    assert len(blocks) == 1
+    run_code(blocks[0], tmp_path)
+
+
+def test_the_example_of_the_package_docstring_runs(tmp_path: Path) -> None:
+    import textwrap
+
+    import looplet.sim
+
+    doc = looplet.sim.__doc__
+    assert doc is not None
+    start = doc.index("    import asyncio")
+    end = doc.index("\nThe invariant")
+    run_code(textwrap.dedent(doc[start:end]), tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -274,3 +275,82 @@ def test_datagrams_go_both_ways_with_their_addresses() -> None:
         return got, loop.time()
 
     assert run(server, client) == ((b"HELLO", ("10.0.0.1", 53)), 0.002)
+
+
+def test_a_connected_datagram_sender_hears_port_unreachable() -> None:
+    class Client(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.error = asyncio.get_running_loop().create_future()
+
+        def error_received(self, exc: Exception) -> None:
+            self.error.set_result(exc)
+
+    async def server() -> None:
+        await asyncio.sleep(100)
+
+    async def client() -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(Client, remote_addr=("server", 9))
+        transport.sendto(b"anyone?")
+        exc = await protocol.error
+        transport.close()
+        return type(exc).__name__, loop.time()
+
+    assert run(server, client, latency=0.01) == ("ConnectionRefusedError", 0.02)
+
+
+def test_a_connected_datagram_endpoint_takes_its_peer_only_and_ports_conflict() -> None:
+    got: list[bytes] = []
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            got.append(data)
+
+    async def server() -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("0.0.0.0", 53))
+        with pytest.raises(OSError, match="Address already in use"):
+            await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("0.0.0.0", 53))
+        await asyncio.sleep(1)
+        transport.sendto(b"not the peer", ("client", 5000))
+        await asyncio.sleep(100)
+
+    async def client() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            Sink, local_addr=("0.0.0.0", 5000), remote_addr=("client", 6000)
+        )
+        other, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("0.0.0.0", 6000))
+        other.sendto(b"from the peer", ("client", 5000))
+        with pytest.raises(ValueError, match="Invalid address"):
+            transport.sendto(b"x", ("server", 1))
+        await asyncio.sleep(2)
+        transport.close()
+        other.close()
+        return got
+
+    assert run(server, client) == [b"from the peer"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="Server.close_clients and abort_clients are new in 3.13")
+def test_close_clients_closes_the_servers_connections() -> None:
+    servers: list[asyncio.Server] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def server() -> None:
+        srv = await asyncio.start_server(lambda r, w: writers.append(w), None, 7)
+        servers.append(srv)
+        await asyncio.sleep(100)
+
+    async def client() -> bytes:
+        reader, writer = await asyncio.open_connection("server", 7)
+        await asyncio.sleep(1)
+        servers[0].close()
+        servers[0].close_clients()  # type: ignore[attr-defined]
+        data = await reader.read()
+        writer.close()
+        await servers[0].wait_closed()
+        return data
+
+    assert run(server, client) == b""
+    assert writers[0].transport.is_closing()
