@@ -98,8 +98,9 @@ class Process:
         self.host = host
         self.incarnation = incarnation
         self.alive = True
-        #: The context every task of this process descends from.
-        self.context = contextvars.copy_context()
+        #: The context every task of this process descends from: a fresh one, so that
+        #: nothing of the code that started the process (a bounce from a client) leaks in.
+        self.context = contextvars.Context()
         self.context.run(current_process.set, self)
         #: Tasks made inside this process, oldest first (values unused: an ordered set).
         self.tasks: dict[asyncio.Task[Any], None] = {}

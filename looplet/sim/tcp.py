@@ -126,9 +126,9 @@ class Tcp:
         try:
             await waiter
         except BaseException:
-            if endpoint.state == "syn-sent":
-                # Cancelled: a SYN-ACK that comes later finds nobody and is reset.
-                endpoint.enter_closed()
+            # Refused, timed out, or cancelled (then a SYN-ACK that comes later finds
+            # nobody and is reset): the socket is closed.
+            endpoint.close()
             raise
         finally:
             timer.cancel()
@@ -137,8 +137,6 @@ class Tcp:
     def _syn_arrived(self, host: Host, client: TcpEndpoint) -> None:
         ip, port = client.remote
         listener = host.tcp_ports.get((ip, port)) or host.tcp_ports.get((ANY, port))
-        if ip == LOOPBACK and listener is None:
-            listener = host.tcp_ports.get((LOOPBACK, port))
         if listener is None or not listener.listening:
             self.network.transmit(Packet(host, client.host, "rst", 0, client.rst_arrived, reliable=True))
             return
