@@ -80,6 +80,7 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
         )
         self._loop = loop
         self._endpoint: TcpEndpoint | None = endpoint
+        self._local, self._remote = endpoint.local, endpoint.remote
         self._sock = sock
         self._context = context
         self._protocol: Any = None
@@ -107,8 +108,8 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
 
     def __repr__(self) -> str:
         state = "closed" if self._endpoint is None else "closing" if self._closing else "open"
-        local, remote = self._sock.local, self._sock.remote
-        return f"<SimStreamTransport {local[0]}:{local[1]} -> {remote[0]}:{remote[1]} {state}>"  # type: ignore[index]
+        (local_ip, local_port), (remote_ip, remote_port) = self._local, self._remote
+        return f"<SimStreamTransport {local_ip}:{local_port} -> {remote_ip}:{remote_port} {state}>"
 
     # -- protocol ------------------------------------------------------------------
 

@@ -254,3 +254,25 @@ async def connect_after_death(host: str, port: int, kill: Callable[[], Awaitable
 def test_connecting_to_a_dead_process_is_refused() -> None:
     assert run_killed(connect_after_death, "read") == run_crashed(connect_after_death, "read")
     assert run_crashed(connect_after_death, "read") == ("ConnectionRefusedError", 111)
+
+
+async def datagram_to_nobody(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    class Client(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.error: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+        def error_received(self, exc: Exception) -> None:
+            if not self.error.done():
+                self.error.set_result(exc)
+
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(Client, remote_addr=(host, port))
+    transport.sendto(b"anyone?")
+    try:
+        return outcome_of(await asyncio.wait_for(protocol.error, 5))
+    finally:
+        transport.close()
+
+
+def test_a_datagram_to_a_closed_port_is_refused() -> None:
+    assert run_real(datagram_to_nobody) == run_simulated(datagram_to_nobody) == ("ConnectionRefusedError", 111)
