@@ -433,3 +433,33 @@ def test_programs_drawing_from_the_random_module_draw_the_same_for_one_seed() ->
     assert draws(1) == draws(1)
     assert draws(1) != draws(2)
     assert random.getstate() == before
+
+
+def test_one_seed_gives_one_trace_in_separate_processes(tmp_path: Path) -> None:
+    # A fresh interpreter each time: string hashing, object addresses and task
+    # counters all differ between the two, and the trace does not.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, looplet\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_simulation import chatter\n"
+        "with looplet.trace(sys.argv[1]):\n"
+        "    chatter(5)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), str(repo / "tests")]))
+    env.pop("PYTHONHASHSEED", None)
+    traces = []
+    for name in ("a.json", "b.json"):
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / name), str(Path(__file__).parent)],
+            env=env,
+            check=True,
+            timeout=120,
+        )
+        traces.append((tmp_path / name).read_bytes())
+    assert traces[0] == traces[1]
+    assert len(json.loads(traces[0])["traceEvents"]) > 100
