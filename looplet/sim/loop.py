@@ -20,6 +20,7 @@ import asyncio
 import collections.abc
 import errno
 import socket
+import weakref
 from collections.abc import Callable
 from contextvars import Context, copy_context
 from typing import Any, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
@@ -75,6 +76,8 @@ class SimLoop(EventLoop):
         self.network = network
         self.tcp = Tcp(network, window=tcp_window, syn_timeout=syn_timeout, user_timeout=tcp_timeout)
         self.udp = Udp(network)
+        #: Sockets sock_connect() connected, until create_connection(sock=...) takes them.
+        self._connected: weakref.WeakKeyDictionary[socket.socket, TcpEndpoint] = weakref.WeakKeyDictionary()
         #: Tasks made outside every process (the simulation's own), oldest first.
         self.other_tasks: dict[asyncio.Task[Any], None] = {}
 
@@ -181,7 +184,14 @@ class SimLoop(EventLoop):
         if ssl:
             _refuse("create_connection(ssl=...)", "TLS is not simulated yet")
         if sock is not None:
-            _refuse("create_connection(sock=...)", "it takes a real socket, outside the simulated network")
+            if host is not None or port is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            connected = self._connected.pop(sock, None) if isinstance(sock, socket.socket) else None
+            if connected is None:
+                _refuse("create_connection(sock=...)", "it takes a real socket, outside the simulated network")
+            # The socket never carried anything; the transport owns the connection now.
+            sock.close()
+            return await self._make_transport(connected, protocol_factory)
         if host is None and port is None:
             raise ValueError("host and port was not specified and no sock specified")
         process = self._network_process("create_connection()")
@@ -204,6 +214,11 @@ class SimLoop(EventLoop):
             if len(errors) == 1 or len({str(e) for e in errors}) == 1:
                 raise errors[0]
             raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
+        return await self._make_transport(endpoint, protocol_factory)
+
+    async def _make_transport(
+        self, endpoint: TcpEndpoint, protocol_factory: Callable[[], Any]
+    ) -> tuple[asyncio.Transport, Any]:
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = SimStreamTransport(self, endpoint, protocol, context=copy_context(), waiter=waiter)
@@ -396,8 +411,23 @@ class SimLoop(EventLoop):
         _refuse("loop.sock_sendto()", "loop.sock_* calls are not simulated; use datagram endpoints")
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_connect()", "loop.sock_* calls are not simulated; use create_connection")
+        """Connect over the simulated network, for a fresh TCP socket that is then
+        given to create_connection(sock=...) (how aiohttp's client connects).
+
+        The socket itself stays unconnected: it only names the simulated connection,
+        which create_connection takes over. Any other use is refused.
+        """
+        if not (
+            isinstance(sock, socket.socket)
+            and sock.family == socket.AF_INET
+            and sock.type == socket.SOCK_STREAM
+            and sock not in self._connected
+        ):
+            _refuse("loop.sock_connect()", "only a fresh TCP socket, handed to create_connection(sock=...) next")
+        process = self._network_process("sock_connect()")
+        host, port = address[:2]
+        remote = (names.resolve_host(self.network, host), names.resolve_port(port))
+        self._connected[sock] = await self.tcp.connect(process, remote)
 
     async def sock_accept(self, sock: Any) -> tuple[Any, Any]:
         """Refused: loop.sock_* calls are not simulated."""

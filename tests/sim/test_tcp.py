@@ -446,3 +446,27 @@ def test_a_reset_comes_after_the_data_sent_before_it_whatever_the_latency() -> N
     expected = (b"".join(b"%02d" % i for i in range(20)), "ConnectionResetError")
     for seed in range(6):
         assert run_client(client, server=server, seed=seed, latency=(0.001, 2.0)) == expected
+
+
+def test_sock_connect_then_create_connection_sock_is_a_simulated_connection() -> None:
+    from looplet.sim import NotSimulatedError
+
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        refused = socket.socket()
+        with refused, pytest.raises(ConnectionRefusedError):
+            await loop.sock_connect(refused, ("server", 8))
+        sock = socket.socket()
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("server", 7))
+        with pytest.raises(NotSimulatedError, match=r"loop\.sock_connect\(\)"):
+            await loop.sock_connect(sock, ("server", 7))
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.create_connection(lambda: asyncio.StreamReaderProtocol(reader), sock=sock)
+        assert sock.fileno() == -1  # it named the connection; the transport has it now
+        transport.write(b"via sock_connect")
+        data = await reader.readexactly(16)
+        transport.close()
+        return [data, transport.get_extra_info("peername")]
+
+    assert run_client(client, server=echo_server) == [b"via sock_connect", ("10.0.0.1", 7)]
