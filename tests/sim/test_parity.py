@@ -276,3 +276,32 @@ async def datagram_to_nobody(host: str, port: int, kill: Callable[[], Awaitable[
 
 def test_a_datagram_to_a_closed_port_is_refused() -> None:
     assert run_real(datagram_to_nobody) == run_simulated(datagram_to_nobody) == ("ConnectionRefusedError", 111)
+
+
+async def hang_up_server(port: int) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(hang_up, None if port == 7 else "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+async def write_after_eof(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    reader, writer = await asyncio.open_connection(host, port)
+    outcome: list[Any] = [await reader.read()]
+    writer.write(b"too late")
+    await asyncio.sleep(0.5)
+    try:
+        writer.write(b"again")
+        await writer.drain()
+    except OSError as exc:
+        outcome.append(type(exc).__name__)
+    writer.close()
+    return outcome
+
+
+def test_writing_to_a_peer_that_closed_is_reset() -> None:
+    assert run_real(write_after_eof, hang_up_server) == run_simulated(write_after_eof, hang_up_server)
+    assert run_simulated(write_after_eof, hang_up_server) == [b"", "ConnectionResetError"]
