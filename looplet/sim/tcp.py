@@ -411,7 +411,7 @@ class TcpEndpoint:
             return
         was = self.state
         waiter = self.waiter
-        self.enter_closed()
+        self.enter_closed(keep_received=True)
         if was == "syn-sent":
             if waiter is not None and not waiter.done():
                 waiter.set_exception(OSError(errno.ECONNREFUSED, f"Connect call failed {self.remote}"))
@@ -443,7 +443,7 @@ class TcpEndpoint:
         self.received_size -= size
         self.consumed += size
         peer = self.peer
-        if peer is not None:
+        if peer is not None and self.state != "closed":
             # The window opens again as the application reads: tell the sender.
             deliver = partial(peer.ack_arrived, self.consumed)
             self.network.transmit(Packet(self.host, peer.host, "ack", 0, deliver, reliable=True))
@@ -483,14 +483,18 @@ class TcpEndpoint:
         if self.app_closed and self.fin_sent and self.peer_fin and self.state != "closed":
             self.enter_closed()
 
-    def enter_closed(self) -> None:
-        """Nothing more in or out: drop the queues."""
+    def enter_closed(self, *, keep_received: bool = False) -> None:
+        """Nothing more in or out: drop the queues (a reset leaves what arrived
+        before it to be read, and no EOF: the reset takes its place)."""
         self.state = "closed"
         self.unstalled()
         self.unsent.clear()
         self.unsent_size = 0
-        self.received.clear()
-        self.received_size = 0
+        if keep_received:
+            self.received = deque(item for item in self.received if item is not None)
+        else:
+            self.received.clear()
+            self.received_size = 0
         self._early.clear()
         if self.app_closed:
             self.process.endpoints.pop(self, None)

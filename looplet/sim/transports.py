@@ -92,6 +92,8 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
         self._started = False
         self._eof_written = False
         self._eof_seen = False
+        #: The peer's reset, while data that came before it waits to be read.
+        self._reset: OSError | None = None
         #: Nonzero once the connection is lost; counts writes made after that.
         self._conn_lost = 0
         self._server = server
@@ -168,12 +170,9 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
         endpoint = self._endpoint
         while endpoint is not None and self._started and self.is_reading() and not self._eof_seen:
             if self._buffered:
-                if not endpoint.received_size:
-                    if not endpoint.at_eof():
+                if endpoint.received_size:
+                    if not self._feed_buffer(endpoint):
                         return
-                elif not self._feed_buffer(endpoint):
-                    return
-                else:
                     continue
             else:
                 data = endpoint.read(MAX_READ)
@@ -187,7 +186,10 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
                         return
                     endpoint = self._endpoint
                     continue
-            if endpoint.at_eof():
+            if self._reset is not None:
+                # Everything that came before the reset was read: now the reset.
+                self._force_close(self._reset)
+            elif endpoint.at_eof():
                 endpoint.take_eof()
                 self._on_eof()
             return
@@ -240,6 +242,10 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
+        if self._reset is not None:
+            # send() on a reset connection fails: asyncio's fatal error, unread data lost.
+            self._force_close(self._reset)
+            return
         assert self._endpoint is not None
         self._endpoint.send(bytes(data))
         self._maybe_pause_protocol()
@@ -286,7 +292,15 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
 
     def reset(self, exc: OSError) -> None:
         # The peer reset the connection: asyncio's transport reports it from recv() or
-        # send() as a fatal error (not logged: the peer's doing) and closes.
+        # send() as a fatal error (not logged: the peer's doing) and closes. Data that
+        # arrived before the reset is still read first, as from a kernel's queue; a
+        # transport whose reading is paused notices when it reads again or writes.
+        endpoint = self._endpoint
+        if endpoint is not None and endpoint.received_size and not self._conn_lost:
+            self._reset = exc
+            if self._started and self.is_reading():
+                self._context.run(self._deliver)
+            return
         self._force_close(exc)
 
     def crash(self) -> None:

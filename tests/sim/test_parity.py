@@ -305,3 +305,37 @@ async def write_after_eof(host: str, port: int, kill: Callable[[], Awaitable[Non
 def test_writing_to_a_peer_that_closed_is_reset() -> None:
     assert run_real(write_after_eof, hang_up_server) == run_simulated(write_after_eof, hang_up_server)
     assert run_simulated(write_after_eof, hang_up_server) == [b"", "ConnectionResetError"]
+
+
+BIG = bytes(range(256)) * 1200  # 300 kB: more than a StreamReader holds before it pauses reading
+
+
+async def big_then_reset_server(port: int) -> None:
+    class Talker(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()  # what the client sends stays unread: close() resets
+            transport.write(BIG)
+            asyncio.get_running_loop().call_later(0.2, transport.close)
+
+    server = await asyncio.get_running_loop().create_server(Talker, None if port == 7 else "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+async def slow_reader(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"never read")
+    await asyncio.sleep(1)
+    outcome: list[Any] = [await reader.readexactly(len(BIG)) == BIG]
+    try:
+        outcome.append(await reader.read(100))
+    except OSError as exc:
+        outcome.append(outcome_of(exc))
+    writer.close()
+    return outcome
+
+
+def test_a_paused_reader_reads_everything_sent_before_a_reset_then_the_reset() -> None:
+    expected = [True, ("ConnectionResetError", 104)]
+    assert run_real(slow_reader, big_then_reset_server) == run_simulated(slow_reader, big_then_reset_server) == expected
