@@ -334,11 +334,11 @@ class TcpEndpoint:
         if self.state == "closed":
             return
         self.network.forget(self)
-        self.enter_closed()
-        user = self.user
-        self.user = None
-        if user is not None:
-            user.reset(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
+        self.enter_closed(keep_received=True)
+        # The transport keeps its user link until it closes the socket: a crash before
+        # then must still find it.
+        if self.user is not None:
+            self.user.reset(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
 
     def send_rst(self) -> None:
         peer = self.peer
@@ -419,10 +419,8 @@ class TcpEndpoint:
             return
         if self.listener is not None and self in self.listener.half_open:
             self.listener.half_open.remove(self)
-        user = self.user
-        self.user = None
-        if user is not None:
-            user.reset(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"))
+        if self.user is not None:
+            self.user.reset(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"))
 
     def read(self, limit: int) -> bytes:
         """Take up to `limit` bytes that arrived in order (b"": none, or EOF is next)."""

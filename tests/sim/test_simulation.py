@@ -463,3 +463,36 @@ def test_one_seed_gives_one_trace_in_separate_processes(tmp_path: Path) -> None:
         traces.append((tmp_path / name).read_bytes())
     assert traces[0] == traces[1]
     assert len(json.loads(traces[0])["traceEvents"]) > 100
+
+
+def test_a_crash_reaches_a_connection_whose_reset_waits_behind_unread_data() -> None:
+    lost: list[Any] = []
+
+    class Paused(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()
+            transport.write(b"unread by the other side")
+
+    class ServerSide(Paused):
+        def connection_lost(self, exc: Exception | None) -> None:
+            lost.append(type(exc).__name__)
+
+    async def server() -> None:
+        srv = await asyncio.get_running_loop().create_server(ServerSide, None, 7)
+        await srv.serve_forever()
+
+    async def client(sim: Simulation) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(Paused, "server", 7)
+        await asyncio.sleep(1)
+        # Unread data on both sides: the client's close resets, and the server's
+        # transport, paused with data unread, has not noticed yet.
+        transport.close()
+        await asyncio.sleep(1)
+        assert lost == []
+        sim.crash("server")
+        await asyncio.sleep(1)
+
+    crash_scenario(client, server)
+    assert lost == ["ConnectionAbortedError"]
