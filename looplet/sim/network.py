@@ -20,7 +20,7 @@ import asyncio
 import contextvars
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias
 
 from looplet.sim.host import Host
@@ -313,9 +313,3 @@ class Network:
     def _record(self, event: str, packet: Packet) -> None:
         if self.log is not None:
             self.log.append((self._now(), event, packet.src.name, packet.dst.name, packet.kind, packet.nbytes))
-
-
-def with_overrides(config: LinkConfig, **changes: object) -> LinkConfig:
-    """`config` with the settings given (None: keep) changed."""
-    given = {k: v for k, v in changes.items() if v is not None}
-    return replace(config, **given)  # type: ignore[arg-type]

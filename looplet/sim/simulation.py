@@ -26,6 +26,7 @@ same bytes, the same `loop.time()` at every step.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -191,9 +192,8 @@ class Simulation:
         their current values."""
         current = self.network.config(self.network.host(a), self.network.host(b))
         given = {"latency": latency, "loss": loss, "bandwidth": bandwidth, "duplicate": duplicate}
-        changes = {k: v for k, v in given.items() if v is not None}
-        config = LinkConfig(**{**current.__dict__, **changes})
-        self.network.configure(a, b, config)
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        self.network.configure(a, b, dataclasses.replace(current, **changes))
 
     @property
     def network_log(self) -> list[LogEntry]:
