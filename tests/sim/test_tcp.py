@@ -11,6 +11,7 @@ and conflict as on Linux, with asyncio's messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import sys
@@ -470,3 +471,86 @@ def test_sock_connect_then_create_connection_sock_is_a_simulated_connection() ->
         return [data, transport.get_extra_info("peername")]
 
     assert run_client(client, server=echo_server) == [b"via sock_connect", ("10.0.0.1", 7)]
+
+
+def chaos_run(seed: int) -> tuple[dict[str, Any], float]:
+    """Three clients echoing random payloads through partitions, holds, a bouncing
+    server that sometimes aborts, loss, latency and bandwidth drawn from the seed."""
+    import random
+
+    async def server() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(random.randint(1, 5000)):
+                    writer.write(data)
+                    if random.random() < 0.3:
+                        await writer.drain()
+                    if random.random() < 0.01:
+                        writer.transport.abort()
+                        return
+            writer.close()
+
+        srv = await asyncio.start_server(echo, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> list[str]:
+        outcomes = []
+        for _ in range(4):
+            payload = random.randbytes(random.randint(1, 20000))
+            writer = None
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection("server", 7), 30)
+                writer.write(payload)
+                if random.random() < 0.5:
+                    writer.write_eof()
+                got = await asyncio.wait_for(reader.readexactly(len(payload)), 60)
+                # Whole and in order, or not at all: never different bytes.
+                assert got == payload
+                outcomes.append("ok")
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                outcomes.append(type(exc).__name__)
+            finally:
+                if writer is not None:
+                    writer.close()
+            await asyncio.sleep(random.random())
+        return outcomes
+
+    async def chaos() -> None:
+        clients = ["c0", "c1", "c2"]
+        for _ in range(6):
+            await asyncio.sleep(random.uniform(0.1, 3))
+            roll = random.random()
+            if roll < 0.3:
+                sim.partition("server", random.choice(clients))
+            elif roll < 0.5:
+                for name in clients:
+                    sim.repair("server", name)
+            elif roll < 0.6:
+                sim.bounce("server")
+            elif roll < 0.8:
+                name = random.choice(clients)
+                sim.hold("server", name)
+                await asyncio.sleep(random.uniform(0, 2))
+                sim.release("server", name)
+        for name in clients:
+            sim.repair("server", name)
+
+    sim = Simulation(
+        seed, latency=(0.001, 0.1), loss=0.1, bandwidth=100_000, tcp_window=1000, syn_timeout=10, tcp_timeout=20
+    )
+    sim.host("server", server)
+    for name in ("c0", "c1", "c2"):
+        sim.client(name, client)
+    sim.client("chaos", chaos)
+    return sim.run(), sim.time()
+
+
+def test_under_random_faults_bytes_arrive_whole_or_the_connection_fails_and_a_seed_replays() -> None:
+    outcomes: set[str] = set()
+    for seed in range(4):
+        first = chaos_run(seed)
+        assert chaos_run(seed) == first
+        for name in ("c0", "c1", "c2"):
+            outcomes.update(first[0][name])
+    assert "ok" in outcomes
+    assert len(outcomes) > 1
