@@ -50,6 +50,8 @@ class Host:
         self.process: Process | None = None
         #: Starts so far: 1 after the first start, 2 after the first bounce, ...
         self.incarnations = 0
+        #: The whole machine is down (`crash(machine=True)`): no kernel answers.
+        self.down = False
         #: The next ephemeral port handed out (Linux's default range starts here).
         self.next_port = 49152
         #: What is bound to each (address, port), TCP and UDP apart, as in a kernel: a

@@ -180,9 +180,25 @@ class Network:
         return link
 
     def blocked(self, src: Host, dst: Host) -> bool:
-        """Whether packets from `src` to `dst` are stopped now (partition or hold)."""
+        """Whether packets from `src` to `dst` are stopped now (partition, hold, or
+        `dst` down)."""
         key = (src.name, dst.name)
-        return key in self.partitions or key in self.holds
+        return key in self.partitions or key in self.holds or dst.down
+
+    def host_down(self, host: Host) -> None:
+        """The machine `host` went down: what it was retransmitting is gone with it."""
+        host.down = True
+        for (src, _), link in self._links.items():
+            if src == host.name:
+                link.waiting = []
+
+    def host_up(self, host: Host) -> None:
+        """The machine `host` is back: what waited for it arrives (its new kernel
+        answers segments of connections it no longer knows with resets)."""
+        host.down = False
+        for src, dst in list(self._links):
+            if dst == host.name:
+                self._flush(src, dst, False)
 
     # -- faults ---------------------------------------------------------------------
 
@@ -220,7 +236,7 @@ class Network:
         # What waited crosses now, as if sent again, in the order it was stopped.
         for src, dst in [(a, b), (b, a)] if both else [(a, b)]:
             link = self._links.get((src, dst))
-            if link is None or not link.waiting or (src, dst) in self.partitions or (src, dst) in self.holds:
+            if link is None or not link.waiting or self.blocked(self.hosts[src], self.hosts[dst]):
                 continue
             waiting, link.waiting = link.waiting, []
             for packet in waiting:
@@ -279,7 +295,7 @@ class Network:
 
     def _arrive(self, packet: Packet) -> None:
         if packet.src is not packet.dst and self.blocked(packet.src, packet.dst):
-            if not packet.reliable and (packet.src.name, packet.dst.name) in self.partitions:
+            if not packet.reliable and ((packet.src.name, packet.dst.name) in self.partitions or packet.dst.down):
                 self._record("lost", packet)
                 return
             self._record("stopped", packet)

@@ -12,8 +12,9 @@ kernel closes a dead process's sockets (peers see FIN, or a reset where data was
 unread; connects to it are refused), its timers are cancelled, and its tasks are
 cancelled, so its coroutines unwind now, deterministically, rather than whenever the
 garbage collector finds them; while they unwind, the process's network calls fail
-with ENETDOWN and its transports report ConnectionAbortedError. A bounce starts the
-host's main again, as a new process at the same address.
+with ENETDOWN and its transports report ConnectionAbortedError. A machine crash
+takes the kernel down too: nothing is closed or answered until the bounce. A bounce
+starts the host's main again, as a new process at the same address.
 
 The invariant owned here: a run is a function of the seed and the program. The
 loop's shuffle and the network's draws both come from the seed; hosts get their
@@ -321,8 +322,14 @@ class Simulation:
 
     # -- faults ---------------------------------------------------------------------
 
-    def crash(self, name: str) -> None:
-        """Kill host `name`'s process (see the module's docstring for what peers see).
+    def crash(self, name: str, *, machine: bool = False) -> None:
+        """Kill host `name`'s process: its kernel closes its sockets (see the module's
+        docstring for what peers see).
+
+        With `machine=True` the whole machine goes down instead: no kernel is left to
+        close anything or to answer, so peers hear nothing (their data waits and
+        their connects go unanswered, and time out) until `bounce`, after which the
+        rebooted kernel answers the old connections' segments with resets.
 
         Raises:
             RuntimeError: the simulation is not running, or the host is not running.
@@ -330,13 +337,16 @@ class Simulation:
         host = self._running_host(name)
         if host.process is None or not host.process.alive:
             raise RuntimeError(f"host {name!r} is not running")
-        self._kill(host.process)
+        self._kill(host.process, machine=machine)
 
     def bounce(self, name: str) -> None:
-        """Start host `name`'s main again as a new process, crashing the running one first."""
+        """Start host `name`'s main again as a new process (booting the machine again
+        if it went down), crashing the running one first."""
         host = self._running_host(name)
         if host.process is not None and host.process.alive:
             self._kill(host.process)
+        if host.down:
+            self.network.host_up(host)
         self._start(host)
 
     def _running_host(self, name: str) -> Host:
@@ -345,16 +355,20 @@ class Simulation:
             raise RuntimeError("crash() and bounce() act on a running simulation")
         return host
 
-    def _kill(self, process: Process) -> None:
+    def _kill(self, process: Process, *, machine: bool = False) -> None:
         process.alive = False
+        if machine:
+            self.network.host_down(process.host)
         for listener in list(process.listeners):
-            server = listener.server
-            if server is not None:
-                server.close()
-            listener.close()
+            listener.close(silently=machine)
+            if listener.server is not None:
+                listener.server.close()
         for endpoint in list(process.endpoints):
-            if endpoint.user is not None:
-                endpoint.user.crash()
+            user = endpoint.user
+            if machine:
+                endpoint.vanish()
+            if user is not None:
+                user.crash()
             else:
                 endpoint.close()
         for datagram in list(process.datagrams):

@@ -187,7 +187,9 @@ class Listener(SimSocket):
         else:
             self.backlog.append(endpoint)
 
-    def close(self) -> None:
+    def close(self, *, silently: bool = False) -> None:
+        """Stop listening; connections not accepted yet are reset (or, `silently`,
+        as when the machine goes down, just gone)."""
         if self.closed:
             return
         super().close()
@@ -199,7 +201,8 @@ class Listener(SimSocket):
         self.process.listeners.pop(self, None)
         # Connections the kernel completed and nobody accepted die with the socket.
         for endpoint in [*self.half_open, *self.backlog]:
-            endpoint.send_rst()
+            if not silently:
+                endpoint.send_rst()
             endpoint.enter_closed()
         self.half_open.clear()
         self.backlog.clear()
@@ -362,9 +365,8 @@ class TcpEndpoint:
 
     def segment_arrived(self, seq: int, kind: str, payload: bytes) -> None:
         if self.state == "closed":
-            if kind == "data":
-                # No socket for it any more: the kernel answers with a reset.
-                self._reply_rst()
+            # No socket for it any more: the kernel answers with a reset.
+            self._reply_rst()
             return
         if self.app_closed and kind == "data":
             # Data for a socket its application closed: Linux resets the connection.
@@ -476,6 +478,15 @@ class TcpEndpoint:
             return
         self.shutdown_write()
         self._maybe_finished()
+
+    def vanish(self) -> None:
+        """The machine went down: the socket is gone without a word to the peer."""
+        self.app_closed = True
+        self.user = None
+        self.process.endpoints.pop(self, None)
+        if self.state == "syn-sent" and self.waiter is not None and not self.waiter.done():
+            self.waiter.cancel()
+        self.enter_closed()
 
     def _maybe_finished(self) -> None:
         if self.app_closed and self.fin_sent and self.peer_fin and self.state != "closed":

@@ -496,3 +496,65 @@ def test_a_crash_reaches_a_connection_whose_reset_waits_behind_unread_data() -> 
 
     crash_scenario(client, server)
     assert lost == ["ConnectionAbortedError"]
+
+
+def test_a_machine_crash_is_silent_until_the_reboot_resets_old_connections() -> None:
+    async def client(sim: Simulation) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"1")
+        await reader.readexactly(1)
+        sim.crash("server", machine=True)
+        seen: list[Any] = []
+        # Nobody answers: no EOF, no reset; reads wait, connects time out.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(1), 10)
+        with pytest.raises(TimeoutError) as info:
+            await asyncio.open_connection("server", 7)
+        seen.append((info.value.errno, round(loop.time(), 3)))
+        writer.write(b"anyone there?")
+        sim.bounce("server")
+        # The rebooted kernel knows no such connection: the waiting segment is reset.
+        with pytest.raises(ConnectionResetError):
+            await reader.read(1)
+        writer.close()
+        reader, writer = await asyncio.open_connection("server", 7)
+        writer.write(b"2")
+        seen.append(await reader.readexactly(1))
+        writer.close()
+        return seen
+
+    import errno
+
+    # Crashed at 0.004 (after a round trip), 10 s of silence, then a 30 s SYN timeout.
+    assert crash_scenario(client, syn_timeout=30.0) == [(errno.ETIMEDOUT, 40.004), b"2"]
+
+
+def test_a_machine_crash_loses_datagrams_to_it() -> None:
+    got: list[bytes] = []
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            got.append(data)
+
+    async def server() -> None:
+        await asyncio.get_running_loop().create_datagram_endpoint(Sink, local_addr=("0.0.0.0", 53))
+        await asyncio.sleep(1000)
+
+    async def client(sim: Simulation) -> None:
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=("server", 53)
+        )
+        transport.sendto(b"before")
+        await asyncio.sleep(1)
+        sim.crash("server", machine=True)
+        transport.sendto(b"while down")
+        await asyncio.sleep(1)
+        sim.bounce("server")
+        await asyncio.sleep(1)
+        transport.sendto(b"after")
+        await asyncio.sleep(1)
+        transport.close()
+
+    crash_scenario(client, server)
+    assert got == [b"before", b"after"]
