@@ -7,7 +7,7 @@ asyncio.Server's `_start_serving`/`_stop_serving`, `create_datagram_endpoint`,
 `create_connection(sock=...)` then takes, as aiohttp's client connects) act for the
 process whose code is running (read from the `current_process` context variable),
 and every call that would reach outside the simulation (real fds, threads,
-subprocesses, pipes, Unix sockets, signals, TLS, other `sock_*` calls) raises
+subprocesses, pipes, Unix sockets, signals, other `sock_*` calls) raises
 NotSimulatedError naming itself. It also keeps each process's tasks and timers, so
 that a crash can cancel them, and drops what a crashed process reports while it unwinds.
 
@@ -25,10 +25,11 @@ import socket
 import weakref
 from collections.abc import Callable
 from contextvars import Context, copy_context
-from typing import Any, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
+from typing import Any, NamedTuple, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
 
-from looplet._asyncio import Server
+from looplet._asyncio import Server, SSLProtocol
 from looplet.endpoints.connect import bind_error_text
+from looplet.endpoints.tls import check_server_ssl, check_ssl_timeouts, start_tls
 from looplet.loop import EventLoop
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
@@ -45,6 +46,20 @@ Ts = TypeVarTuple("Ts")
 
 def _refuse(call: str, why: str) -> NoReturn:
     raise NotSimulatedError(f"{call} is not available in a simulation: {why}")
+
+
+class TLS(NamedTuple):
+    """What a client connection's TLS layer needs."""
+
+    context: Any
+    server_hostname: str | None
+    handshake_timeout: float | None
+    shutdown_timeout: float | None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _process_of(context: Context | None) -> Process | None:
@@ -183,8 +198,20 @@ class SimLoop(EventLoop):
         """Open a simulated TCP connection to host:port; return (transport, protocol)."""
         if server_hostname is not None and not ssl:
             raise ValueError("server_hostname is only meaningful with ssl")
+        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        tls: TLS | None = None
         if ssl:
-            _refuse("create_connection(ssl=...)", "TLS is not simulated yet")
+            if server_hostname is None:
+                if not host:
+                    raise ValueError("You must set server_hostname when using ssl without a host")
+                server_hostname = host
+            if isinstance(ssl, bool):
+                import ssl as ssl_module
+
+                context = ssl_module.create_default_context()
+            else:
+                context = ssl
+            tls = TLS(context, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             if host is not None or port is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -193,7 +220,7 @@ class SimLoop(EventLoop):
                 _refuse("create_connection(sock=...)", "it takes a real socket, outside the simulated network")
             # The socket never carried anything; the transport owns the connection now.
             sock.close()
-            return await self._make_transport(connected, protocol_factory)
+            return await self._make_transport(connected, protocol_factory, tls)
         if host is None and port is None:
             raise ValueError("host and port was not specified and no sock specified")
         process = self._network_process("create_connection()")
@@ -216,14 +243,29 @@ class SimLoop(EventLoop):
             if len(errors) == 1 or len({str(e) for e in errors}) == 1:
                 raise errors[0]
             raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
-        return await self._make_transport(endpoint, protocol_factory)
+        return await self._make_transport(endpoint, protocol_factory, tls)
 
     async def _make_transport(
-        self, endpoint: TcpEndpoint, protocol_factory: Callable[[], Any]
+        self, endpoint: TcpEndpoint, protocol_factory: Callable[[], Any], tls: TLS | None = None
     ) -> tuple[asyncio.Transport, Any]:
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = SimStreamTransport(self, endpoint, protocol, context=copy_context(), waiter=waiter)
+        if tls is None:
+            transport: Any = SimStreamTransport(self, endpoint, protocol, context=copy_context(), waiter=waiter)
+        else:
+            # asyncio's own TLS layer over the simulated connection, as over a socket.
+            ssl_protocol = SSLProtocol(
+                self,
+                protocol,
+                tls.context,
+                waiter,
+                False,
+                tls.server_hostname,
+                ssl_handshake_timeout=tls.handshake_timeout,  # type: ignore[arg-type]  # typeshed: int
+                ssl_shutdown_timeout=tls.shutdown_timeout,  # type: ignore[arg-type]
+            )
+            SimStreamTransport(self, endpoint, ssl_protocol, context=copy_context())
+            transport = ssl_protocol._app_transport
         try:
             await waiter
         except BaseException:
@@ -250,8 +292,8 @@ class SimLoop(EventLoop):
         start_serving: bool = True,
     ) -> asyncio.Server:
         """Listen on host(s):port of the current host; return an asyncio Server."""
-        if ssl:
-            _refuse("create_server(ssl=...)", "TLS is not simulated yet")
+        check_server_ssl(ssl)
+        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             _refuse("create_server(sock=...)", "it takes a real socket, outside the simulated network")
         if host is None and port is None:
@@ -283,7 +325,7 @@ class SimLoop(EventLoop):
         # asyncio's Server holds them as sockets: it calls listen() and close() on
         # them, and the loop's _start_serving/_stop_serving, here, do the rest.
         server = Server(
-            self, cast(Any, listeners), protocol_factory, None, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
+            self, cast(Any, listeners), protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout
         )
         if start_serving:
             try:
@@ -317,6 +359,21 @@ class SimLoop(EventLoop):
                 )
                 endpoint.close()
                 return
+            if sslcontext:
+                waiter = self.create_future()
+                # A failed handshake closes the connection; asyncio reports it only in
+                # debug mode (its _accept_connection2).
+                waiter.add_done_callback(_retrieve)
+                protocol = SSLProtocol(
+                    self,
+                    protocol,
+                    sslcontext,
+                    waiter,
+                    True,
+                    None,
+                    ssl_handshake_timeout=ssl_handshake_timeout,  # type: ignore[arg-type]  # typeshed: int
+                    ssl_shutdown_timeout=ssl_shutdown_timeout,  # type: ignore[arg-type]
+                )
             SimStreamTransport(self, endpoint, protocol, context=serving_context.copy(), server=server)
 
         sock.serve(accept, server)
@@ -443,9 +500,28 @@ class SimLoop(EventLoop):
         """Refused: a real file is outside the simulation."""
         _refuse("loop.sendfile()", "it reads a real file; write its bytes to the transport instead")
 
-    async def start_tls(self, transport: Any, protocol: Any, sslcontext: Any, **kwargs: Any) -> asyncio.Transport:
-        """Refused: TLS is not simulated yet."""
-        _refuse("loop.start_tls()", "TLS is not simulated yet")
+    async def start_tls(  # type: ignore[override]
+        self,
+        transport: Any,
+        protocol: Any,
+        sslcontext: Any,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> asyncio.Transport:
+        """Upgrade a simulated connection to TLS (asyncio's own TLS layer)."""
+        return await start_tls(
+            self,
+            transport,
+            protocol,
+            sslcontext,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
 
     async def create_unix_connection(self, *args: Any, **kwargs: Any) -> tuple[asyncio.Transport, Any]:
         """Refused: Unix sockets are files, outside the simulation."""

@@ -58,6 +58,9 @@ _NOT_BYTES: Final = (
 class SimStreamTransport(WriteFlowControl, asyncio.Transport):
     """One end of a simulated TCP connection, as asyncio's socket transport behaves."""
 
+    #: loop.start_tls() may layer TLS over it (asyncio's marker for that).
+    _start_tls_compatible = True
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

@@ -1,7 +1,7 @@
 """SimLoop (looplet/sim/loop.py): what leaves the simulation is refused, by name.
 
 Every loop call that would reach a real fd, a thread, a child process, a pipe, a
-Unix socket, a signal, a real socket or TLS raises NotSimulatedError whose message
+Unix socket, a signal or a real socket raises NotSimulatedError whose message
 names the call; nothing of it runs. A crashed process's unwinding reports nothing
 to the exception handler; a live one's errors are reported as usual.
 """
@@ -57,7 +57,6 @@ ASYNC_REFUSALS: list[tuple[str, Callable[[Any], Any]]] = [
     ("loop.sock_accept()", lambda loop: loop.sock_accept(None)),
     ("loop.sock_sendfile()", lambda loop: loop.sock_sendfile(None, None)),
     ("loop.sendfile()", lambda loop: loop.sendfile(None, None)),
-    ("loop.start_tls()", lambda loop: loop.start_tls(None, None, None)),
     ("loop.create_unix_connection()", lambda loop: loop.create_unix_connection(asyncio.Protocol, "/tmp/x")),
     ("loop.create_unix_server()", lambda loop: loop.create_unix_server(asyncio.Protocol, "/tmp/x")),
     ("loop.connect_accepted_socket()", lambda loop: loop.connect_accepted_socket(asyncio.Protocol, None)),
@@ -65,9 +64,7 @@ ASYNC_REFUSALS: list[tuple[str, Callable[[Any], Any]]] = [
     ("loop.connect_write_pipe()", lambda loop: loop.connect_write_pipe(asyncio.Protocol, None)),
     ("loop.subprocess_exec()", lambda loop: loop.subprocess_exec(asyncio.SubprocessProtocol, "true")),
     ("loop.subprocess_shell()", lambda loop: loop.subprocess_shell(asyncio.SubprocessProtocol, "true")),
-    ("create_connection(ssl=...)", lambda loop: loop.create_connection(asyncio.Protocol, "h", 1, ssl=True)),
     ("create_connection(sock=...)", lambda loop: loop.create_connection(asyncio.Protocol, sock=object())),
-    ("create_server(ssl=...)", lambda loop: loop.create_server(asyncio.Protocol, None, 1, ssl=True)),
     ("create_server(sock=...)", lambda loop: loop.create_server(asyncio.Protocol, sock=object())),
     (
         "create_datagram_endpoint(sock=...)",
