@@ -8,9 +8,9 @@ task is made in; tasks and callbacks copy their context from whoever made them, 
 they carry it without being told.
 
 The invariant owned here: a process's tasks and timers are kept in the order they
-were made (dicts, never sets), so a crash cancels them in an order that is the same
-run after run; once a process is dead it never becomes alive again (a bounce makes
-a new one).
+were made (dicts and lists, never sets), so a crash cancels them in an order that is
+the same run after run; once a process is dead it never becomes alive again (a
+bounce makes a new one).
 """
 
 from __future__ import annotations
