@@ -321,11 +321,6 @@ class Network:
         assert self.loop is not None, "the network is used before the simulation runs"
         return self.loop.call_at(self._now() + delay, callback, context=self._context)
 
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        """Run `callback` on the next tick, outside every process."""
-        assert self.loop is not None, "the network is used before the simulation runs"
-        self.loop.call_soon(callback, context=self._context)
-
     def _record(self, event: str, packet: Packet) -> None:
         if self.log is not None:
             self.log.append((self._now(), event, packet.src.name, packet.dst.name, packet.kind, packet.nbytes))

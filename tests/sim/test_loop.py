@@ -144,3 +144,42 @@ def test_a_live_process_errors_are_reported(loop_errors: Any) -> None:
 
     run_in_host(body)
     loop_errors.take("Exception in callback", ValueError)
+
+
+def test_a_simulated_socket_object_refuses_io_and_answers_for_its_addresses() -> None:
+    async def server() -> None:
+        srv = await asyncio.start_server(lambda r, w: w.close(), None, 7)
+        await srv.serve_forever()
+
+    async def client() -> list[Any]:
+        _reader, writer = await asyncio.open_connection("server", 7)
+        sock = writer.get_extra_info("socket")
+        answers: list[Any] = [sock.fileno(), sock.getsockname(), sock.getpeername()]
+        writer.close()
+        await writer.wait_closed()
+        from looplet.sim.sockets import SimSocket
+
+        raw = SimSocket(socket.SOCK_DGRAM, ("0.0.0.0", 1))
+        answers.append(repr(raw))
+        with pytest.raises(OSError, match="not connected"):
+            raw.getpeername()
+        for call in ("send", "sendall", "sendto", "recv", "recv_into", "recvfrom", "accept", "connect"):
+            args = () if call == "accept" else (b"x",)
+            with pytest.raises(NotSimulatedError, match=f"socket.{call}\\(\\) on a simulated socket"):
+                getattr(raw, call)(*args)
+        with pytest.raises(NotSimulatedError, match="listen"):
+            raw.listen()
+        raw.setblocking(False)
+        answers.append(raw.gettimeout())
+        return answers
+
+    sim = Simulation()
+    sim.host("server", server)
+    sim.client("client", client)
+    assert sim.run()["client"] == [
+        -1,
+        ("10.0.0.2", 49152),
+        ("10.0.0.1", 7),
+        "<SimSocket datagram 0.0.0.0:1>",
+        0.0,
+    ]

@@ -98,3 +98,12 @@ def test_resolving_needs_no_host() -> None:
 
     with pytest.raises(TypeError, match="must be string or None"):
         getaddrinfo(Network(0, LinkConfig()), 12, 80, 0, 0, 0, 0)
+
+
+def test_byte_ports_and_impossible_socket_types() -> None:
+    answers = resolve(
+        ("getaddrinfo", ("db", b"80"), {"type": socket.SOCK_STREAM}),
+        ("getaddrinfo", ("db", 80), {"type": socket.SOCK_STREAM, "proto": socket.IPPROTO_UDP}),
+    )
+    assert answers[0][0][4] == ("10.0.0.1", 80)
+    assert answers[1] == ("gaierror", socket.EAI_SOCKTYPE, "[Errno -7] ai_socktype not supported")

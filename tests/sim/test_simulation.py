@@ -558,3 +558,35 @@ def test_a_machine_crash_loses_datagrams_to_it() -> None:
 
     crash_scenario(client, server)
     assert got == [b"before", b"after"]
+
+
+def test_a_main_may_return_any_awaitable_and_a_cancelled_client_fails_the_run() -> None:
+    async def value() -> int:
+        return 7
+
+    sim = Simulation()
+    sim.client("future", lambda: asyncio.ensure_future(value()))
+    assert sim.run() == {"future": 7}
+
+    async def gives_up() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(1)
+
+    sim = Simulation()
+    sim.client("quitter", gives_up)
+    with pytest.raises(RuntimeError, match="client 'quitter' was cancelled"):
+        sim.run()
+
+
+def test_settings_are_checked() -> None:
+    for bad in ({"syn_timeout": 0}, {"tcp_timeout": -1}, {"tcp_window": 0}, {"duration": 0}):
+        with pytest.raises(ValueError):
+            Simulation(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seed must be an int"):
+        Simulation("1")  # type: ignore[arg-type]
+    sim = Simulation(2)
+    assert repr(sim) == "<Simulation seed=2 hosts=[]>"
+    with pytest.raises(RuntimeError, match="made by run"):
+        _ = sim.loop

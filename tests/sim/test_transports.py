@@ -354,3 +354,118 @@ def test_close_clients_closes_the_servers_connections() -> None:
 
     assert run(server, client) == b""
     assert writers[0].transport.is_closing()
+
+
+def test_writelines_writes_each_in_order() -> None:
+    async def client() -> bytes:
+        transport, protocol = await asyncio.get_running_loop().create_connection(Recorder, "server", 7)
+        transport.writelines([b"a", bytearray(b"b"), memoryview(b"c")])
+        transport.write_eof()
+        await protocol.lost
+        return b"".join(e for e in protocol.events if isinstance(e, bytes))
+
+    async def server() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.read())
+            writer.close()
+
+        srv = await asyncio.start_server(echo, None, 7)
+        await srv.serve_forever()
+
+    assert run(server, client) == b"abc"
+
+
+def test_protocol_callbacks_that_fail_are_reported_and_close_the_connection(loop_errors: Any) -> None:
+    class EmptyBuffer(asyncio.BufferedProtocol):
+        def __init__(self) -> None:
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def get_buffer(self, sizehint: int) -> bytearray:
+            return bytearray()
+
+        def buffer_updated(self, nbytes: int) -> None:
+            raise AssertionError("never called")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost.set_result(type(exc).__name__)
+
+    class BadEof(Recorder):
+        def eof_received(self) -> bool | None:
+            raise KeyError("eof")
+
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        outcomes = []
+        for factory in (EmptyBuffer, BadEof):
+            _transport, protocol = await loop.create_connection(factory, "server", 7)
+            outcomes.append(await protocol.lost)
+        return outcomes
+
+    assert run(lambda: sender([b"x"]), client) == ["RuntimeError", None]
+    loop_errors.take("Fatal error: protocol.get_buffer\\(\\) call failed", RuntimeError)
+    loop_errors.take("Fatal error: protocol.eof_received\\(\\) call failed", KeyError)
+
+
+def test_a_protocol_factory_that_fails_is_reported_and_the_client_is_reset(loop_errors: Any) -> None:
+    def broken() -> asyncio.Protocol:
+        raise ValueError("no protocol")
+
+    async def server() -> None:
+        srv = await asyncio.get_running_loop().create_server(broken, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> bytes:
+        reader, writer = await asyncio.open_connection("server", 7)
+        data = await reader.read()
+        writer.close()
+        return data
+
+    # Nothing was read yet when the connection is closed: a FIN, so EOF.
+    assert run(server, client) == b""
+    loop_errors.take("Error on transport creation for incoming connection", ValueError)
+
+
+def test_writes_after_the_connection_is_lost_warn_after_a_few(caplog: Any) -> None:
+    async def client() -> None:
+        transport, protocol = await asyncio.get_running_loop().create_connection(Recorder, "server", 7)
+        transport.abort()
+        await protocol.lost
+        for _ in range(6):
+            transport.write(b"x")
+
+    with caplog.at_level("WARNING", logger="asyncio"):
+        run(lambda: sender([], eof=False), client)
+    assert [r.getMessage() for r in caplog.records] == ["socket.send() raised exception."] * 2
+
+
+def test_the_datagram_transport_api() -> None:
+    class Errors(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.errors: list[str] = []
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def error_received(self, exc: Exception) -> None:
+            self.errors.append(str(exc))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost.set_result(exc)
+
+    async def client() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(Errors, local_addr=("0.0.0.0", 0))
+        assert transport.get_protocol() is protocol
+        assert repr(transport) == "<SimDatagramTransport open>"
+        assert transport.get_extra_info("sockname") == ("0.0.0.0", 49152)
+        with pytest.raises(TypeError, match="data argument must be a bytes"):
+            transport.sendto("text", ("server", 1))  # type: ignore[arg-type]
+        transport.sendto(b"where to?")
+        transport.abort()
+        assert transport.is_closing()
+        await protocol.lost
+        transport.sendto(b"gone", ("server", 1))
+        return protocol.errors
+
+    async def server() -> None:
+        await asyncio.sleep(10)
+
+    assert run(server, client) == ["[Errno 89] Destination address required"]
