@@ -28,7 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "tools": {"_asyncio", "_mypyc", "engine", "tools"},
     "loop": {"_asyncio", "_mypyc", "engine", "services", "transports", "endpoints", "tools", "loop"},
 }
-WAYS_IN = {"__init__", "__main__", "runner", "policy", "testing", "pytest_plugin"}
+WAYS_IN = {"__init__", "__main__", "runner", "policy", "testing", "pytest_plugin", "sim"}
 
 
 def modules() -> list[pathlib.Path]:
