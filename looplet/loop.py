@@ -495,6 +495,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         if factory is not None and not callable(factory):
             raise TypeError("task factory must be a callable or None")
         self._task_factory = factory
+        self._calls.task_factory = factory
 
     def get_task_factory(self) -> Any:
         """Return the task factory, or None if the default one is in use."""

@@ -2,7 +2,8 @@
 
 Every task step and every resolved future reaches the loop through `loop.call_soon`
 (asyncio's Task and Future, C code, call it by name), every sleep and timeout through
-`call_later` or `call_at`, and most awaits make a `create_future`. In the compiled
+`call_later` or `call_at`, most awaits make a `create_future`, every task a
+`create_task`, and every executor job and other thread a `call_soon_threadsafe`. In the compiled
 build `EventLoop` makes these methods of its `Calls` instance attributes of its own,
 which attribute lookup finds before the class's methods: a call from C then runs no
 Python frame at all (callgrind, 3.12: a third fewer instructions per `call_soon`
@@ -19,22 +20,27 @@ still gets asyncio's checks and errors.
 from __future__ import annotations
 
 import asyncio
+import sys
 from contextvars import copy_context
 from typing import Any, Final
 
+from looplet._asyncio import ThreadSafeHandle
 from looplet.engine.handles import COMPILED, Handle, TimerHandle, new_handle, new_timer_handle
 from looplet.engine.scheduler import Scheduler
 
 _Future: Final = asyncio.Future
+_Task: Final = asyncio.Task
+#: The keywords create_task takes before 3.14 (from 3.14 on, whatever Task takes).
+_TASK_KEYWORDS: Final = frozenset({"name", "context"})
 
 
 class Calls:
     """`call_soon`, `call_later`, `call_at` and `create_future` of one loop."""
 
-    __slots__ = ("loop", "ready", "scheduler", "slow", "timers")
+    __slots__ = ("loop", "ready", "scheduler", "slow", "task_factory", "timers", "wake")
 
     #: The names the loop binds: each is also a method of the loop's class.
-    NAMES: Final = ("call_soon", "call_later", "call_at", "create_future")
+    NAMES: Final = ("call_soon", "call_soon_threadsafe", "call_later", "call_at", "create_future", "create_task")
     #: Whether the loop binds them: in the compiled build only. Interpreted, a call
     #: through here costs what the class's method costs, plus a few attribute reads
     #: (callgrind, 3.12: 2-4% more instructions per callback).
@@ -45,8 +51,12 @@ class Calls:
         self.scheduler: Scheduler = scheduler
         self.ready = scheduler.ready
         self.timers = scheduler.timers
+        self.wake = scheduler.reactor.wakeup.wake
         #: The loop is closed or in debug mode: its class's methods decide.
         self.slow: bool = True
+        #: The loop's task factory, which set_task_factory keeps here: with one,
+        #: create_task is the class's.
+        self.task_factory: Any = None
 
     # The parameters are typed loosely on purpose: a wrong argument must meet the
     # check or the operation that rejects it on asyncio's loop, with asyncio's message,
@@ -62,6 +72,26 @@ class Calls:
             Handle(callback, args, self.loop, context) if COMPILED else new_handle(callback, args, self.loop, context)
         )
         self.ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        """The loop's `call_soon_threadsafe` (any thread)."""
+        if self.slow:
+            return type(self.loop).call_soon_threadsafe(self.loop, callback, *args, context=context)
+        handle: Any
+        if ThreadSafeHandle is not None:
+            # 3.14+: asyncio's, whose cancel() from another thread waits for the run.
+            handle = ThreadSafeHandle(callback, args, self.loop, context)
+        else:
+            context = copy_context() if context is None else context
+            handle = (
+                Handle(callback, args, self.loop, context)
+                if COMPILED
+                else new_handle(callback, args, self.loop, context)
+            )
+        # Append before waking: the wake-up must find the work already queued.
+        self.ready.append(handle)
+        self.wake()
         return handle
 
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -94,3 +124,13 @@ class Calls:
     def create_future(self) -> Any:
         """The loop's `create_future`."""
         return _Future(loop=self.loop)
+
+    def create_task(self, coro: Any, **kwargs: Any) -> Any:
+        """The loop's `create_task`."""
+        if (
+            self.slow
+            or self.task_factory is not None
+            or (sys.version_info < (3, 14) and kwargs and not kwargs.keys() <= _TASK_KEYWORDS)
+        ):
+            return type(self.loop).create_task(self.loop, coro, **kwargs)
+        return _Task(coro, loop=self.loop, **kwargs)

@@ -6,9 +6,13 @@ these tests call them directly, so they hold in both builds."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from support import join
 
 import looplet
 from looplet.engine.calls import Calls
@@ -68,3 +72,49 @@ def test_the_loop_binds_them_only_in_the_compiled_build(own_loop: looplet.EventL
     assert bound == dict.fromkeys(Calls.NAMES, looplet.COMPILED)
     own_loop.set_debug(True)
     assert not any(getattr(getattr(own_loop, name), "__self__", None) is own_loop._calls for name in Calls.NAMES)
+
+
+def test_call_soon_threadsafe_from_another_thread_wakes_the_loop(own_loop: looplet.EventLoop) -> None:
+    seen: list[object] = []
+    done = own_loop.create_future()
+
+    def other_thread() -> None:
+        own_loop._calls.call_soon_threadsafe(seen.append, "from a thread")
+        own_loop._calls.call_soon_threadsafe(done.set_result, None)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    own_loop.run_until_complete(done)  # blocks in its poll until the thread wakes it
+    join(thread)
+    assert seen == ["from a thread"]
+
+
+def test_create_task_makes_an_asyncio_task_with_its_name_and_context(own_loop: looplet.EventLoop) -> None:
+    async def answer() -> int:
+        return 42
+
+    task = own_loop._calls.create_task(answer(), name="the answer")
+    assert type(task) is asyncio.Task and task.get_name() == "the answer"
+    assert own_loop.run_until_complete(task) == 42
+
+
+def test_create_task_with_a_task_factory_is_the_factorys(own_loop: looplet.EventLoop) -> None:
+    made: list[Any] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    own_loop.set_task_factory(factory)
+    task = own_loop._calls.create_task(asyncio.sleep(0, "slept"))
+    assert made == [task]
+    assert own_loop.run_until_complete(task) == "slept"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="from 3.14 every keyword goes to the task as it is")
+def test_create_task_with_an_unknown_keyword_gets_asyncios_error(own_loop: looplet.EventLoop) -> None:
+    coro = asyncio.sleep(0)
+    with pytest.raises(TypeError, match="create_task\\(\\) got an unexpected keyword argument 'eager_start'"):
+        own_loop._calls.create_task(coro, eager_start=True)
+    coro.close()

@@ -531,14 +531,18 @@ def test_subclass_time_decides_which_timers_are_due(loop_kind, leakcheck):
 # (looplet's are: engine/calls.py). What a program can see of that must be asyncio's.
 
 
-@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe", "call_later", "call_at", "create_task"])
 def test_a_method_kept_from_before_close_still_refuses_a_closed_loop(loop_factory, method):
     lp = loop_factory()
     kept = getattr(lp, method)
     lp.close()
-    args = (lambda: None,) if method == "call_soon" else (1.0, lambda: None)
+    coro = asyncio.sleep(0)
+    args = {"call_soon": (lambda: None,), "call_soon_threadsafe": (lambda: None,), "create_task": (coro,)}.get(
+        method, (1.0, lambda: None)
+    )
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         kept(*args)
+    coro.close()
 
 
 @pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])

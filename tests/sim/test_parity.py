@@ -38,11 +38,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def listening(port: int) -> None:
+    # Wait until the real server accepts connections (a probe the server sees and
+    # drops like any client's), rather than for a guessed time.
+    for _ in range(3000):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        return
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after 30 s")
+
+
 def run_real(client: Scenario, server: Callable[[int], Awaitable[Any]] | None = None) -> Any:
     async def main() -> Any:
         port = free_port()
         task = asyncio.create_task(server(port)) if server is not None else None
-        await asyncio.sleep(0.05)
+        if task is not None:
+            await listening(port)
         try:
             return await client("127.0.0.1", port, nothing)
         finally:
@@ -292,12 +307,16 @@ async def write_after_eof(host: str, port: int, kill: Callable[[], Awaitable[Non
     reader, writer = await asyncio.open_connection(host, port)
     outcome: list[Any] = [await reader.read()]
     writer.write(b"too late")
-    await asyncio.sleep(0.5)
-    try:
-        writer.write(b"again")
-        await writer.drain()
-    except OSError as exc:
-        outcome.append(type(exc).__name__)
+    # The peer answers with a reset, which arrives when it arrives: keep writing until
+    # a write fails (a bound, not a guess: 30 s of loopback, 3000 s simulated).
+    for _ in range(3000):
+        await asyncio.sleep(0.01 if host == "127.0.0.1" else 1.0)
+        try:
+            writer.write(b"again")
+            await writer.drain()
+        except OSError as exc:
+            outcome.append(type(exc).__name__)
+            break
     writer.close()
     return outcome
 
