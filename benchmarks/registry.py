@@ -29,6 +29,7 @@ _OTHER = "benchmarks.workloads.other"
 _MEMORY = "benchmarks.workloads.memory"
 _TOOLS = "benchmarks.workloads.tools:with_tool"
 _HTTP = "benchmarks.workloads.http"
+_SIM = "benchmarks.workloads.sim:echo_cpu"
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,12 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("http_keepalive", "io", f"{_NETIO}:http_keepalive", 6_000, 200),
     *_wrk_workloads(),
     Workload("sendfile", "io", f"{_NETIO}:sendfile", 512, 1, unit="MiB/s"),
+    # One streams echo, server and client in one loop, per CPU second: over real
+    # loopback, and in looplet.sim's simulated network (looplet only).
+    *(
+        Workload(f"echo_{network}_cpu", "io", _SIM, 5_000, 20, unit="ops/cpu-s", params={"network": network})
+        for network in ("real", "sim")
+    ),
     Workload("run_in_executor", "other", f"{_OTHER}:run_in_executor", 3_000, 20),
     Workload("getaddrinfo_numeric", "other", f"{_OTHER}:getaddrinfo_numeric", 6_000, 20),
     Workload("subprocess_spawn", "other", f"{_OTHER}:subprocess_spawn", 250, 2),

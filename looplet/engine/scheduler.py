@@ -207,8 +207,11 @@ class Scheduler:
         self.ticks += 1
         self.callbacks_run += ntodo
         if self.observed:
-            self._run_observed(ntodo, events, t_poll)
-            return
+            if self.debug or self.observer is not None:
+                self._run_observed(ntodo, events, t_poll)
+                return
+            # Only the shuffle: reorder the batch where it waits, and run it as usual.
+            self._shuffle_batch(ntodo)
         popleft = ready.popleft
         own = _EMPTY_HANDLE
         context: Any
@@ -272,6 +275,13 @@ class Scheduler:
         if shuffle is not _KEEP:
             self.shuffle = shuffle
         self.observed = self.debug or self.observer is not None or self.shuffle is not None
+
+    def _shuffle_batch(self, ntodo: int) -> None:
+        # The same draws as _run_observed's: a seed gives one order with or without tools.
+        ready = self.ready
+        batch: list[Any] = [ready.popleft() for _ in range(ntodo)]
+        self.shuffle.shuffle(batch)
+        ready.extendleft(reversed(batch))
 
     def _run_observed(self, ntodo: int, events: list[tuple[int, int]] | None, t_poll: float) -> None:
         # The tick's second half with everything a tool may want: debug mode's timing
