@@ -1,7 +1,7 @@
 """The README's examples of looplet's tools run, and print what the README says.
 
-Role: keep the front door's claims true. Every ```python block of the section
-"Seeing and steering the loop" runs as a program in a fresh directory and must exit
+Role: keep the front door's claims true. Every ```python block of the sections
+"Seeing and steering the loop" and "Simulated networks" runs as a program in a fresh directory and must exit
 0; where the README writes the output down (comment lines after the code, or a
 "prints" comment), the program must print exactly that.
 """
@@ -17,14 +17,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SECTION = "## Seeing and steering the loop"
+SECTIONS = ("## Seeing and steering the loop", "## Simulated networks: looplet.sim")
 
 
 def section_blocks() -> list[str]:
     text = (REPO / "README.md").read_text()
-    start = text.index(SECTION)
-    end = text.index("\n## ", start + len(SECTION))
-    return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
+    blocks = []
+    for section in SECTIONS:
+        start = text.index(section)
+        end = text.index("\n## ", start + len(section))
+        blocks += re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
+    return blocks
 
 
 def expected_output(code: str) -> list[str] | None:
@@ -43,7 +46,7 @@ BLOCKS = section_blocks()
 
 
 def test_the_section_has_its_examples() -> None:
-    assert len(BLOCKS) >= 4
+    assert len(BLOCKS) >= 5
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])

@@ -211,7 +211,9 @@ class Scheduler:
                 self._run_observed(ntodo, events, t_poll)
                 return
             # Only the shuffle: reorder the batch where it waits, and run it as usual.
-            self._shuffle_batch(ntodo)
+            # (A batch of one has one order, and random.shuffle draws nothing for it.)
+            if ntodo > 1:
+                self._shuffle_batch(ntodo)
         popleft = ready.popleft
         own = _EMPTY_HANDLE
         context: Any

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias
 
+from looplet.loop import EventLoop
 from looplet.sim.host import Host
 
 #: A latency: a fixed number of seconds, or (low, high) drawn uniformly for each packet.
@@ -34,6 +35,9 @@ RETRANSMIT_DELAY: Final = 0.2
 
 #: Draws of "lost again" per segment stop here, so that loss=1.0 delays instead of hanging.
 _MAX_RETRANSMITS: Final = 15
+
+#: The loop's own call_at, for what belongs to no process (see Network._call_at).
+_loop_call_at: Final = EventLoop.call_at
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class Network:
         # follow the same sequence as the loop's shuffle, made from the int seed.
         self.random = random.Random(f"looplet.sim.network:{seed}")
         self.default = default
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: EventLoop | None = None
         self.hosts: dict[str, Host] = {}
         self.by_ip: dict[str, Host] = {}
         #: Link settings set by `configure`, by (name, name) in both orders.
@@ -314,7 +318,9 @@ class Network:
 
     def _call_at(self, when: float, callback: Callable[[Packet], None], packet: Packet) -> None:
         assert self.loop is not None, "the network is used before the simulation runs"
-        self.loop.call_at(when, callback, packet, context=self._context)
+        # A packet belongs to no process, so SimLoop's bookkeeping of a process's timers
+        # has nothing to do: the loop's own call_at, a frame less per packet.
+        _loop_call_at(self.loop, when, callback, packet, context=self._context)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         """A timer of the network's own (a kernel's timeout), outside every process."""
