@@ -241,6 +241,8 @@ class TcpEndpoint:
         self.received: deque[bytes | None] = deque()
         self.received_size = 0
         self.consumed = 0
+        #: `consumed` as the peer last heard it (see read()).
+        self.announced = 0
         self.peer_fin = False
         #: A reset that arrived ahead of segments sent before it: their count.
         self._reset_after: int | None = None
@@ -318,7 +320,10 @@ class TcpEndpoint:
         assert peer is not None
         seq = self._next_seq
         self._next_seq += 1
-        deliver = partial(peer.segment_arrived, seq, kind, payload)
+        # Every segment acknowledges what this side's application has read, as a TCP
+        # segment carries its ACK and window.
+        self.announced = self.consumed
+        deliver = partial(peer.segment_arrived, seq, kind, payload, self.consumed)
         self.network.transmit(Packet(self.host, peer.host, kind, len(payload), deliver, reliable=True, sender=self))
 
     def stalled(self) -> None:
@@ -363,7 +368,7 @@ class TcpEndpoint:
 
     # -- receiving --------------------------------------------------------------------
 
-    def segment_arrived(self, seq: int, kind: str, payload: bytes) -> None:
+    def segment_arrived(self, seq: int, kind: str, payload: bytes, ack: int = 0) -> None:
         if self.state == "closed":
             # No socket for it any more: the kernel answers with a reset.
             self._reply_rst()
@@ -373,6 +378,8 @@ class TcpEndpoint:
             self.send_rst()
             self.enter_closed()
             return
+        if ack > self.acked_bytes:
+            self.ack_arrived(ack)
         self._early[seq] = (kind, payload)
         arrived = False
         while self._expected in self._early:
@@ -443,8 +450,11 @@ class TcpEndpoint:
         self.received_size -= size
         self.consumed += size
         peer = self.peer
-        if peer is not None and self.state != "closed":
-            # The window opens again as the application reads: tell the sender.
+        if peer is not None and self.state != "closed" and self.consumed - self.announced >= self.tcp.window // 2:
+            # The window opened by half since the peer last heard: a window update of
+            # its own, as Linux sends one (tcp_cleanup_rbuf). A smaller opening waits
+            # for this side's next segment, which carries it.
+            self.announced = self.consumed
             deliver = partial(peer.ack_arrived, self.consumed)
             self.network.transmit(Packet(self.host, peer.host, "ack", 0, deliver, reliable=True))
         return taken[0] if len(taken) == 1 else b"".join(taken)

@@ -554,3 +554,31 @@ def test_under_random_faults_bytes_arrive_whole_or_the_connection_fails_and_a_se
             outcomes.update(first[0][name])
     assert "ok" in outcomes
     assert len(outcomes) > 1
+
+
+@pytest.mark.parametrize("window", [1024, 4096, 65536])
+def test_a_one_way_transfer_far_larger_than_the_window_completes(window: int) -> None:
+    # Only the reader's window updates let the writer go on: none may be lost to the
+    # piggybacking of acknowledgements on segments the reader never sends.
+    payload = bytes(range(256)) * 4096  # 1 MiB
+
+    async def server() -> None:
+        async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        srv = await asyncio.start_server(send, None, 7)
+        await srv.serve_forever()
+
+    async def client() -> int:
+        reader, writer = await asyncio.open_connection("server", 7)
+        got = await reader.read()
+        writer.close()
+        assert got == payload
+        return len(got)
+
+    sim = Simulation(seed=3, latency=(0.001, 0.01), tcp_window=window)
+    sim.host("server", server)
+    sim.client("client", client)
+    assert sim.run() == {"client": len(payload)}
