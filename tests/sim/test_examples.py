@@ -4,6 +4,8 @@ echo_partition.py: the partitioned client's request times out during the partiti
 and is answered late after the repair; the others answer in time. election.py: the
 sweep finds a seed where the buggy node lets two leaders win one term, the replay
 of that seed shows both, and the correct node is safe with every seed.
+aiohttp_lossy.py: aiohttp's client and server, unchanged, across a lossy link; a
+request that outlives its timeout is retried and answered.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "sim"
@@ -101,3 +105,15 @@ def test_the_example_of_the_package_docstring_runs(tmp_path: Path) -> None:
     start = doc.index("    import asyncio")
     end = doc.index("\nThe invariant")
     run_code(textwrap.dedent(doc[start:end]), tmp_path)
+
+
+def test_aiohttp_across_a_lossy_link_is_the_same_twice_and_retries() -> None:
+    pytest.importorskip("aiohttp", reason="aiohttp is not installed")
+    first = run_example("aiohttp_lossy.py", "1")
+    assert run_example("aiohttp_lossy.py", "1") == first
+    assert run_example("aiohttp_lossy.py", "3") != first
+    lines = first.splitlines()
+    # c2's link loses packets: one request outlived its timeout and the retry answered.
+    assert "  1.207  c2      PUT http://kv:8080/c2-1: no answer within 0.5 s" in lines
+    assert "  1.481  c2      PUT http://kv:8080/c2-1: 204 '' (attempt 2)" in lines
+    assert lines[-1] == "values read back: c1 4 of 4, c2 4 of 4"
