@@ -114,6 +114,9 @@ def test_aiohttp_across_a_lossy_link_is_the_same_twice_and_retries() -> None:
     assert run_example("aiohttp_lossy.py", "3") != first
     lines = first.splitlines()
     # c2's link loses packets: one request outlived its timeout and the retry answered.
-    assert "  1.207  c2      PUT http://kv:8080/c2-1: no answer within 0.5 s" in lines
-    assert "  1.481  c2      PUT http://kv:8080/c2-1: 204 '' (attempt 2)" in lines
+    # (The times differ between Python versions, whose asyncio and aiohttp schedule
+    # different callbacks; within one, they are the seed's.)
+    [late] = [line.split()[3] for line in lines if line.endswith("no answer within 0.5 s")]
+    assert any(f"PUT {late} 204 '' (attempt 2)" in line for line in lines)
+    assert all(line.split()[1] == "c2" for line in lines if "attempt 2" in line)
     assert lines[-1] == "values read back: c1 4 of 4, c2 4 of 4"
