@@ -152,6 +152,32 @@ def _raise_connect_errors(exceptions: list[list[OSError]], all_errors: bool) -> 
         del flat, exceptions
 
 
+def check_connection_arguments(
+    loop: object,
+    host: Any,
+    ssl: SSLArg,
+    server_hostname: str | None,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+    all_errors: bool,
+) -> str | None:
+    """asyncio's checks of create_connection's arguments, made before anything is opened
+    (by any loop of looplet's, the simulation's too); return the name TLS checks the
+    peer's certificate against."""
+    if not PY312 and all_errors is not False:
+        raise reject_newer_argument(loop, "create_connection", "all_errors")
+    if server_hostname is not None and not ssl:
+        raise ValueError("server_hostname is only meaningful with ssl")
+    if server_hostname is None and ssl:
+        # The certificate is checked against the host by default; with no host there is
+        # nothing to check against (server_hostname='' turns the check off explicitly).
+        if not host:
+            raise ValueError("You must set server_hostname when using ssl without a host")
+        server_hostname = host
+    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    return server_hostname
+
+
 async def create_connection(
     io: Io,
     protocol_factory: Callable[[], _ProtocolT],
@@ -173,17 +199,9 @@ async def create_connection(
 ) -> tuple[asyncio.Transport, _ProtocolT]:
     """asyncio's `loop.create_connection`: connect a stream to host:port (or adopt `sock`)."""
     loop = io.loop
-    if not PY312 and all_errors is not False:
-        raise reject_newer_argument(loop, "create_connection", "all_errors")
-    if server_hostname is not None and not ssl:
-        raise ValueError("server_hostname is only meaningful with ssl")
-    if server_hostname is None and ssl:
-        # The certificate is checked against the host by default; with no host there is
-        # nothing to check against (server_hostname='' turns the check off explicitly).
-        if not host:
-            raise ValueError("You must set server_hostname when using ssl without a host")
-        server_hostname = host
-    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    server_hostname = check_connection_arguments(
+        loop, host, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout, all_errors
+    )
     if sock is not None:
         check_ssl_socket(sock)
     if happy_eyeballs_delay is not None and interleave is None:

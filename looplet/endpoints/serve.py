@@ -104,6 +104,21 @@ def _bind_server_socket(io: Io, sock: socket.socket, sa: Any, sockets: list[sock
         raise OSError(err.errno, msg) from None
 
 
+def check_server_arguments(
+    loop: object,
+    ssl: SSLArg,
+    keep_alive: bool | None,
+    ssl_handshake_timeout: float | None,
+    ssl_shutdown_timeout: float | None,
+) -> None:
+    """asyncio's checks of create_server's arguments, made before anything is opened (by
+    any loop of looplet's, the simulation's too)."""
+    if not PY313 and keep_alive is not None:
+        raise reject_newer_argument(loop, "create_server", "keep_alive")
+    check_server_ssl(ssl)
+    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+
+
 async def create_server(
     io: Io,
     protocol_factory: Callable[[], Any],
@@ -124,10 +139,7 @@ async def create_server(
 ) -> asyncio.Server:
     """asyncio's `loop.create_server`: listen on host(s):port (or on `sock`)."""
     loop = io.loop
-    if not PY313 and keep_alive is not None:
-        raise reject_newer_argument(loop, "create_server", "keep_alive")
-    check_server_ssl(ssl)
-    check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    check_server_arguments(loop, ssl, keep_alive, ssl_handshake_timeout, ssl_shutdown_timeout)
     if sock is not None:
         check_ssl_socket(sock)
 

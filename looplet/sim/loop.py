@@ -28,8 +28,9 @@ from contextvars import Context, copy_context
 from typing import Any, NamedTuple, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
 
 from looplet._asyncio import Server, SSLProtocol
-from looplet.endpoints.connect import bind_error_text
-from looplet.endpoints.tls import check_server_ssl, check_ssl_timeouts, start_tls
+from looplet.endpoints.connect import bind_error_text, check_connection_arguments
+from looplet.endpoints.serve import check_server_arguments
+from looplet.endpoints.tls import start_tls
 from looplet.loop import EventLoop
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
@@ -196,15 +197,11 @@ class SimLoop(EventLoop):
         all_errors: bool = False,
     ) -> tuple[asyncio.Transport, Any]:
         """Open a simulated TCP connection to host:port; return (transport, protocol)."""
-        if server_hostname is not None and not ssl:
-            raise ValueError("server_hostname is only meaningful with ssl")
-        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        server_hostname = check_connection_arguments(
+            self, host, ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout, all_errors
+        )
         tls: TLS | None = None
         if ssl:
-            if server_hostname is None:
-                if not host:
-                    raise ValueError("You must set server_hostname when using ssl without a host")
-                server_hostname = host
             if isinstance(ssl, bool):
                 import ssl as ssl_module
 
@@ -292,8 +289,7 @@ class SimLoop(EventLoop):
         start_serving: bool = True,
     ) -> asyncio.Server:
         """Listen on host(s):port of the current host; return an asyncio Server."""
-        check_server_ssl(ssl)
-        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        check_server_arguments(self, ssl, keep_alive, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             _refuse("create_server(sock=...)", "it takes a real socket, outside the simulated network")
         if host is None and port is None:

@@ -582,3 +582,47 @@ def test_a_one_way_transfer_far_larger_than_the_window_completes(window: int) ->
     sim.host("server", server)
     sim.client("client", client)
     assert sim.run() == {"client": len(payload)}
+
+
+@pytest.mark.parametrize(
+    ("call", "since"),
+    [
+        (lambda loop: loop.create_server(asyncio.Protocol, None, 7, keep_alive=True), (3, 13)),
+        (lambda loop: loop.create_connection(asyncio.Protocol, "server", 7, all_errors=True), (3, 12)),
+    ],
+    ids=["create_server-keep_alive", "create_connection-all_errors"],
+)
+def test_an_argument_newer_than_the_python_fails_as_on_a_real_loop(call: Any, since: tuple[int, int]) -> None:
+    # The simulation's loop checks create_server's and create_connection's arguments
+    # with the real loop's own checks: what a Python does not have is a TypeError.
+    async def outcome(loop: asyncio.AbstractEventLoop) -> str:
+        try:
+            made = await call(loop)
+        except TypeError as exc:
+            return f"TypeError: {exc}".replace("SimLoop", "EventLoop")
+        except OSError:
+            return "accepted"  # got past the arguments (nothing listens on the real side)
+        (made if isinstance(made, asyncio.AbstractServer) else made[0]).close()
+        return "accepted"
+
+    async def real() -> str:
+        return await outcome(asyncio.get_running_loop())
+
+    async def server() -> None:
+        srv = await asyncio.start_server(lambda r, w: None, None, 7)
+        await srv.serve_forever()
+
+    sim = Simulation()
+    sim.host("server", server)
+    sim.client("client", lambda: outcome(asyncio.get_running_loop()))
+    simulated = sim.run()["client"]
+    if sys.version_info >= since:
+        assert simulated == "accepted"
+    else:
+        assert simulated.startswith("TypeError: ") and simulated == looplet_run(real)
+
+
+def looplet_run(main: Callable[[], Awaitable[str]]) -> str:
+    import looplet
+
+    return looplet.run(main())
