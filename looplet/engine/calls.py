@@ -98,20 +98,15 @@ class Calls:
         """The loop's `call_later`."""
         if self.slow or delay is None:
             return type(self.loop).call_later(self.loop, delay, callback, *args, context=context)
-        when = self.scheduler._now() + delay
-        context = copy_context() if context is None else context
-        timer = (
-            TimerHandle(when, callback, args, self.loop, context)
-            if COMPILED
-            else new_timer_handle(when, callback, args, self.loop, context)
-        )
-        self.timers.push(timer)
-        return timer
+        return self._timer(self.scheduler._now() + delay, callback, args, context)
 
     def call_at(self, when: Any, callback: Any, *args: Any, context: Any = None) -> Any:
         """The loop's `call_at`."""
         if self.slow or when is None:
             return type(self.loop).call_at(self.loop, when, callback, *args, context=context)
+        return self._timer(when, callback, args, context)
+
+    def _timer(self, when: Any, callback: Any, args: tuple[Any, ...], context: Any) -> TimerHandle:
         context = copy_context() if context is None else context
         timer = (
             TimerHandle(when, callback, args, self.loop, context)
