@@ -151,8 +151,11 @@ class SimLoop(EventLoop):
         process = current_process.get()
         handle = context.get("handle")
         if process is None and handle is not None:
-            # A callback that raised is reported after its context was left.
-            process = handle.get_context().get(current_process)
+            # A callback that raised is reported after its context was left. (asyncio's
+            # own handles, made in debug mode, have get_context() from 3.12 on; the
+            # context is the slot asyncio's code reads on every version.)
+            handle_context = handle.get_context() if hasattr(handle, "get_context") else handle._context
+            process = handle_context.get(current_process)
         if process is not None and not process.alive:
             return
         super().call_exception_handler(context)

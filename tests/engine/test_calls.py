@@ -21,6 +21,7 @@ from looplet.engine.calls import Calls
 @pytest.fixture
 def own_loop() -> Iterator[looplet.EventLoop]:
     lp = looplet.new_event_loop()
+    lp.set_debug(False)  # (PYTHONASYNCIODEBUG=1 starts loops in debug mode: the slow path)
     try:
         yield lp
     finally:
