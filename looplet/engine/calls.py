@@ -66,11 +66,7 @@ class Calls:
         """The loop's `call_soon`."""
         if self.slow:
             return type(self.loop).call_soon(self.loop, callback, *args, context=context)
-        context = copy_context() if context is None else context
-        # Compiled, calling the class itself is a C call; pure, new_handle is faster.
-        handle = (
-            Handle(callback, args, self.loop, context) if COMPILED else new_handle(callback, args, self.loop, context)
-        )
+        handle = self._handle(callback, args, context)
         self.ready.append(handle)
         return handle
 
@@ -83,12 +79,7 @@ class Calls:
             # 3.14+: asyncio's, whose cancel() from another thread waits for the run.
             handle = ThreadSafeHandle(callback, args, self.loop, context)
         else:
-            context = copy_context() if context is None else context
-            handle = (
-                Handle(callback, args, self.loop, context)
-                if COMPILED
-                else new_handle(callback, args, self.loop, context)
-            )
+            handle = self._handle(callback, args, context)
         # Append before waking: the wake-up must find the work already queued.
         self.ready.append(handle)
         self.wake()
@@ -105,6 +96,13 @@ class Calls:
         if self.slow or when is None:
             return type(self.loop).call_at(self.loop, when, callback, *args, context=context)
         return self._timer(when, callback, args, context)
+
+    def _handle(self, callback: Any, args: tuple[Any, ...], context: Any) -> Handle:
+        context = copy_context() if context is None else context
+        # Compiled, calling the class itself is a C call; pure, new_handle is faster.
+        return (
+            Handle(callback, args, self.loop, context) if COMPILED else new_handle(callback, args, self.loop, context)
+        )
 
     def _timer(self, when: Any, callback: Any, args: tuple[Any, ...], context: Any) -> TimerHandle:
         context = copy_context() if context is None else context

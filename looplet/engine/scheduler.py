@@ -211,7 +211,6 @@ class Scheduler:
                 self._run_observed(ntodo, events, t_poll)
                 return
             # Only the shuffle: reorder the batch where it waits, and run it as usual.
-            # (A batch of one has one order, and random.shuffle draws nothing for it.)
             if ntodo > 1:
                 self._shuffle_batch(ntodo)
         popleft = ready.popleft
@@ -279,7 +278,9 @@ class Scheduler:
         self.observed = self.debug or self.observer is not None or self.shuffle is not None
 
     def _shuffle_batch(self, ntodo: int) -> None:
-        # The same draws as _run_observed's: a seed gives one order with or without tools.
+        # The tick's first `ntodo` entries, reordered where they wait: with or without
+        # the other tools on, a seed gives one order. (A batch of one has one order, and
+        # random.shuffle draws nothing for it: callers skip it.)
         ready = self.ready
         batch: list[Any] = [ready.popleft() for _ in range(ntodo)]
         self.shuffle.shuffle(batch)
@@ -292,11 +293,9 @@ class Scheduler:
         if observer is not None and events is not None:
             # (None: this tick did not poll; see tick().)
             observer.polled(events, t_poll, self.reactor)
+        if self.shuffle is not None and ntodo > 1:
+            self._shuffle_batch(ntodo)
         popleft = self.ready.popleft
-        if self.shuffle is not None:
-            batch: list[Any] = [popleft() for _ in range(ntodo)]
-            self.shuffle.shuffle(batch)
-            popleft = iter(batch).__next__
         debug = self.debug
         now = self._now
         for _ in range(ntodo):

@@ -23,7 +23,6 @@ import asyncio
 import errno
 import logging
 import socket
-import sys
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -37,7 +36,9 @@ from looplet._asyncio import (
 from looplet.sim.names import resolve_host, resolve_port
 from looplet.sim.sockets import SimSocket
 from looplet.sim.tcp import TcpEndpoint
+from looplet.transports.datagram import DATAGRAM_NOT_BYTES
 from looplet.transports.flow import WriteFlowControl
+from looplet.transports.stream import NOT_BYTES
 
 if TYPE_CHECKING:
     from looplet.sim.udp import UdpEndpoint
@@ -46,13 +47,6 @@ logger = logging.getLogger("asyncio")
 
 #: The most one data_received() call gets: looplet's read buffer size.
 MAX_READ: Final = 256 * 1024
-
-#: asyncio's message for a write of something that is not bytes, which 3.14 reworded.
-_NOT_BYTES: Final = (
-    "data argument must be a bytes, bytearray, or memoryview object, not {!r}"
-    if sys.version_info >= (3, 14)
-    else "data argument must be a bytes-like object, not {!r}"
-)
 
 
 class SimStreamTransport(WriteFlowControl, asyncio.Transport):
@@ -235,7 +229,7 @@ class SimStreamTransport(WriteFlowControl, asyncio.Transport):
     def write(self, data: Any) -> None:
         """Send `data`, in order after everything written before."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(_NOT_BYTES.format(type(data).__name__))
+            raise TypeError(NOT_BYTES.format(type(data).__name__))
         if self._eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data:
@@ -409,7 +403,7 @@ class SimDatagramTransport(asyncio.DatagramTransport):
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send `data` as one datagram to `addr` (the connected peer if None)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(_NOT_BYTES.format(type(data).__name__))
+            raise TypeError(DATAGRAM_NOT_BYTES.format(type(data).__name__))
         if self._address is not None:
             if addr not in (None, self._address):
                 raise ValueError(f"Invalid address: must be None or {self._address}")

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 _SEND_EMPTY: Final = sys.version_info >= (3, 13)
 _HEADER: Final = 8 if _SEND_EMPTY else 0
 
+#: asyncio's message for a datagram of something that is not bytes (unchanged in 3.14,
+#: unlike the stream write's).
+DATAGRAM_NOT_BYTES: Final = "data argument must be a bytes-like object, not {!r}"
+
 
 @mypyc_attr(native_class=False)
 class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
@@ -71,7 +75,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send one datagram to `addr` (or to the connected peer when `addr` is None)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+            raise TypeError(DATAGRAM_NOT_BYTES.format(type(data).__name__))
         if not data and not _SEND_EMPTY:
             return
         if self._address:

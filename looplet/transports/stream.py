@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 _HAS_SENDMSG: Final = hasattr(socket.socket, "sendmsg")
 
-#: asyncio's message for a write of something that is not bytes, which 3.14 reworded.
-_NOT_BYTES: Final = (
+#: asyncio's message for a stream write of something that is not bytes (3.14 reworded it).
+NOT_BYTES: Final = (
     "data argument must be a bytes, bytearray, or memoryview object, not {!r}"
     if sys.version_info >= (3, 14)
     else "data argument must be a bytes-like object, not {!r}"
@@ -175,7 +175,7 @@ class SocketTransport(SocketTransportBase):
     def write(self, data: Any) -> None:
         """Send `data`: at once if the kernel takes it, else buffered in order."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(_NOT_BYTES.format(type(data).__name__))
+            raise TypeError(NOT_BYTES.format(type(data).__name__))
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
