@@ -434,9 +434,10 @@ class EventLoop(asyncio.AbstractEventLoop):
             self._check_callback(callback, "call_at")
             timer = asyncio.TimerHandle(when, callback, args, self, context)
             _trim_source_traceback(timer)
+            self._timers.push_other(timer)
         else:
             timer = _new_timer_handle(when, callback, args, self, copy_context() if context is None else context)
-        self._timers.push(timer)
+            self._timers.push(timer)
         return timer  # type: ignore[no-any-return]  # looplet's TimerHandle: asyncio's API, not its class
 
     def time(self) -> float:

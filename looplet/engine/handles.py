@@ -92,10 +92,32 @@ class Handle:
         return "<{}>".format(" ".join(self._repr_info()))
 
 
+class Cancels:
+    """What a timer handle reports its cancel to: the count of cancelled timers still in
+    a heap. The timer queue (engine/timers.py) is one; it is defined here so that a
+    handle can call it without importing the queue, which imports the handles."""
+
+    __slots__ = ("_cancelled_count", "cancelled_total", "debug")
+
+    def __init__(self) -> None:
+        #: Cancelled handles still in the heap.
+        self._cancelled_count: int = 0
+        #: Lifetime count, read by statistics().
+        self.cancelled_total: int = 0
+        #: The loop's debug mode, mirrored by the scheduler: a cancelled handle keeps
+        #: its repr then, as asyncio's do, without asking the loop.
+        self.debug: bool = False
+
+    def count_cancel(self) -> None:
+        """A handle in the heap was cancelled."""
+        self._cancelled_count += 1
+        self.cancelled_total += 1
+
+
 class TimerHandle(Handle):
     """A callback scheduled for a loop time (asyncio's `TimerHandle` API)."""
 
-    __slots__ = ("_scheduled", "_when")
+    __slots__ = ("_queue", "_scheduled", "_when")
 
     def __init__(self, when: Any, callback: Any, args: Any, loop: Any, context: Context) -> None:
         # Handle.__init__'s stores repeated, not called: a call per timer is what it saves.
@@ -110,6 +132,8 @@ class TimerHandle(Handle):
         self._when: Any = when
         #: True while the handle is in the timer heap (engine/timers.py).
         self._scheduled: bool = False
+        #: The heap it was pushed on, which counts it when it is cancelled there.
+        self._queue: Cancels | None = None
 
     def when(self) -> Any:
         """The loop time the callback is scheduled for."""
@@ -117,9 +141,22 @@ class TimerHandle(Handle):
 
     def cancel(self) -> None:
         """Do not run the callback; the timer queue counts the cancelled entry."""
-        if not self._cancelled:
-            self._loop._timer_handle_cancelled(self)
-        super().cancel()
+        if self._cancelled:
+            return
+        queue = self._queue
+        if queue is None:
+            # Never scheduled (made by hand): nothing counts it, as asyncio's loop does not.
+            super().cancel()
+            return
+        # Handle.cancel, with the queue's copy of the debug flag and its count, read
+        # directly: every timeout that is not reached ends here.
+        if self._scheduled:
+            queue.count_cancel()
+        self._cancelled = True
+        if queue.debug:
+            self._repr = repr(self)
+        self._callback = None
+        self._args = None
 
     def _repr_info(self) -> list[str]:
         info = super()._repr_info()
@@ -195,6 +232,7 @@ def _fill_timer_handle(when: Any, callback: Any, args: Any, loop: Any, context: 
     handle._source_traceback = None
     handle._when = when
     handle._scheduled = False
+    handle._queue = None
     return handle  # type: ignore[no-any-return]
 
 

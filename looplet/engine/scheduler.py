@@ -271,6 +271,7 @@ class Scheduler:
         """
         if debug is not None:
             self.debug = debug
+            self.timers.debug = debug
         if observer is not _KEEP:
             self.observer = observer
         if shuffle is not _KEEP:

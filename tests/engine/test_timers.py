@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
+from typing import Any
 
+import pytest
+
+from looplet.engine.handles import TimerHandle as OwnTimerHandle
 from looplet.engine.timers import TimerQueue
 
 
@@ -19,10 +24,25 @@ class FakeLoop:
         self.timers.cancelled(handle)
 
 
-def timer(loop: FakeLoop, when: float, out: list[float]) -> asyncio.TimerHandle:
-    h = asyncio.TimerHandle(when, out.append, (when,), loop, None)  # type: ignore[arg-type]
-    loop.timers.push(h)
-    return h
+# The queue holds looplet's own handles (which report a cancel to it directly) and,
+# in debug mode, asyncio's (which report through the loop): every test runs on both.
+@pytest.fixture(params=["own", "asyncio"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make(loop: FakeLoop, kind: str, when: float, callback: Any, args: tuple[Any, ...]) -> Any:
+    if kind == "own":
+        own = OwnTimerHandle(when, callback, args, loop, contextvars.copy_context())
+        loop.timers.push(own)
+        return own
+    theirs = asyncio.TimerHandle(when, callback, args, loop, None)  # type: ignore[arg-type]
+    loop.timers.push_other(theirs)
+    return theirs
+
+
+def timer(loop: FakeLoop, when: float, out: list[float], kind: str) -> Any:
+    return make(loop, kind, when, out.append, (when,))
 
 
 def run(ready: deque[object]) -> None:
@@ -31,11 +51,11 @@ def run(ready: deque[object]) -> None:
         h._run()  # type: ignore[attr-defined]
 
 
-def test_due_timers_run_in_deadline_order() -> None:
+def test_due_timers_run_in_deadline_order(kind: str) -> None:
     loop = FakeLoop()
     out: list[float] = []
     for when in (3.0, 1.0, 2.0, 5.0):
-        timer(loop, when, out)
+        timer(loop, when, out, kind)
     ready: deque[object] = deque()
     loop.timers.pop_due(3.0, ready)
     run(ready)
@@ -44,25 +64,24 @@ def test_due_timers_run_in_deadline_order() -> None:
     assert len(loop.timers) == 1
 
 
-def test_equal_deadlines_run_in_scheduling_order() -> None:
+def test_equal_deadlines_run_in_scheduling_order(kind: str) -> None:
     # asyncio leaves this order undefined (its heap compares deadlines only);
     # looplet's heap entries carry a sequence number, so it is FIFO.
     loop = FakeLoop()
     out: list[int] = []
     for n in range(50):
-        h = asyncio.TimerHandle(1.0, out.append, (n,), loop, None)  # type: ignore[arg-type]
-        loop.timers.push(h)
+        make(loop, kind, 1.0, out.append, (n,))
     ready: deque[object] = deque()
     loop.timers.pop_due(1.0, ready)
     run(ready)
     assert out == list(range(50))
 
 
-def test_cancelled_timers_never_run_and_are_skipped_for_the_deadline() -> None:
+def test_cancelled_timers_never_run_and_are_skipped_for_the_deadline(kind: str) -> None:
     loop = FakeLoop()
     out: list[float] = []
-    first = timer(loop, 1.0, out)
-    timer(loop, 2.0, out)
+    first = timer(loop, 1.0, out, kind)
+    timer(loop, 2.0, out, kind)
     first.cancel()
     assert loop.timers.next_deadline() == 2.0
     assert not first._scheduled
@@ -72,10 +91,10 @@ def test_cancelled_timers_never_run_and_are_skipped_for_the_deadline() -> None:
     assert out == [2.0]
 
 
-def test_mass_cancellation_compacts_the_heap() -> None:
+def test_mass_cancellation_compacts_the_heap(kind: str) -> None:
     loop = FakeLoop()
     out: list[float] = []
-    handles = [timer(loop, float(i), out) for i in range(10_000)]
+    handles = [timer(loop, float(i), out, kind) for i in range(10_000)]
     for h in handles[:9_000]:
         h.cancel()
     assert len(loop.timers) == 1_000
@@ -91,20 +110,46 @@ def test_mass_cancellation_compacts_the_heap() -> None:
     assert len(loop.timers.heap) == 0
 
 
-def test_cancel_after_fire_is_not_counted() -> None:
+def test_cancel_after_fire_is_not_counted(kind: str) -> None:
     loop = FakeLoop()
     out: list[float] = []
-    h = timer(loop, 1.0, out)
+    h = timer(loop, 1.0, out, kind)
     ready: deque[object] = deque()
     loop.timers.pop_due(1.0, ready)
     h.cancel()
     assert loop.timers._cancelled_count == 0
 
 
-def test_clear_drops_everything() -> None:
+def test_clear_drops_everything(kind: str) -> None:
     loop = FakeLoop()
     out: list[float] = []
-    hs = [timer(loop, float(i), out) for i in range(5)]
+    hs = [timer(loop, float(i), out, kind) for i in range(5)]
     loop.timers.clear()
     assert loop.timers.next_deadline() is None
     assert not any(h._scheduled for h in hs)
+
+
+def test_own_handles_report_a_cancel_once_and_only_while_scheduled() -> None:
+    loop = FakeLoop()
+    out: list[float] = []
+    h = timer(loop, 1.0, out, "own")
+    h.cancel()
+    h.cancel()
+    assert loop.timers.cancelled_total == 1 and len(loop.timers) == 0
+    unscheduled = OwnTimerHandle(2.0, out.append, (2.0,), loop, contextvars.copy_context())
+    unscheduled.cancel()
+    assert unscheduled.cancelled() and loop.timers.cancelled_total == 1
+
+
+def test_an_own_handle_cancelled_in_debug_mode_keeps_its_repr() -> None:
+    loop = FakeLoop()
+    out: list[float] = []
+    quiet = timer(loop, 1.0, out, "own")
+    kept = timer(loop, 2.0, out, "own")
+    quiet.cancel()
+    loop.timers.debug = True
+    kept.cancel()
+    # asyncio's Handle.cancel keeps repr(self) in debug mode, so that a late report
+    # still names the callback it dropped.
+    assert "append" in repr(kept) and "cancelled" in repr(kept)
+    assert "append" not in repr(quiet) and "cancelled" in repr(quiet)
