@@ -306,8 +306,9 @@ class SimLoop(EventLoop):
                 state.listen()
             taken = state.hand_over()
             assert isinstance(taken, Listener)
-            return await self._serve([taken], protocol_factory, ssl, backlog, ssl_handshake_timeout,
-                                     ssl_shutdown_timeout, start_serving)
+            return await self._serve(
+                [taken], protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, start_serving
+            )
         if host is None and port is None:
             raise ValueError("Neither host/port nor sock were specified")
         process = self._network_process("create_server()")
@@ -499,11 +500,10 @@ class SimLoop(EventLoop):
 
     def _sim_socket(self, sock: Any, call: str) -> SocketState:
         self._network_process(call)
-        state = adopt(sock, call, self)
-        if self._debug and state.timeout != 0.0:
+        if self._debug and isinstance(sock, socket.socket) and sock.gettimeout() != 0:
             # What asyncio checks in debug mode: its sock_* calls assume a non-blocking socket.
             raise ValueError("the socket must be non-blocking")
-        return state
+        return adopt(sock, call, self)
 
     async def sock_recv(self, sock: Any, nbytes: int) -> bytes:
         """Receive up to `nbytes` from a simulated socket; b"" at EOF."""
@@ -557,14 +557,12 @@ class SimLoop(EventLoop):
         state = self._sim_socket(sock, "loop.sock_sendall()")
         view = memoryview(data).cast("B")
         offset = 0
-        while True:
+        while offset < len(view):
             try:
                 offset += state.send(view[offset:])
             except BlockingIOError:
-                pass
-            if offset >= len(view):
-                return
-            await state.wait()
+                # The send buffer is full: it drains as the peer's window opens.
+                await state.wait()
 
     async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
         """Send one datagram to `address` (a host's name or address, and a port)."""

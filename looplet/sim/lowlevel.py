@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import _socket
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -325,7 +326,7 @@ class SocketState:
         state.stream = endpoint
         endpoint.user = state
         # A socket object with no descriptor at all: socket.socket's __init__ would open one.
-        conn = cast(SimulatedSocket, _socket.socket.__new__(SimulatedSocket))
+        conn = _socket.socket.__new__(SimulatedSocket)
         conn._io_refs = 0  # type: ignore[attr-defined]
         conn._closed = False  # type: ignore[attr-defined]
         _states[conn] = state
@@ -544,10 +545,8 @@ class SimulatedSocket(socket.socket):
         if state is None or state.closed:
             return text + " [closed]>"
         text += f", laddr={state.getsockname()}"
-        try:
+        with contextlib.suppress(OSError):
             text += f", raddr={state.getpeername()}"
-        except OSError:
-            pass
         return text + ">"
 
     # What the socket is.
@@ -689,7 +688,7 @@ class SimulatedSocket(socket.socket):
     def detach(self) -> int:
         raise _unsupported("detach", "a simulated socket has no file descriptor to give")
 
-    def dup(self) -> socket.socket:
+    def dup(self) -> SimulatedSocket:
         raise _unsupported("dup", "a simulated socket has no file descriptor to duplicate")
 
     def makefile(self, *args: Any, **kwargs: Any) -> Any:

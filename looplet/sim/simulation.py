@@ -239,6 +239,13 @@ class Simulation:
             raise RuntimeError("a Simulation runs once; make another for another run")
         if not any(host.client for host in self._hosts):
             raise ValueError("a simulation needs a client: run() returns when the clients do")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            # As asyncio.run() refuses: the running loop's callbacks would wait on this one.
+            raise RuntimeError("Simulation.run() cannot be called while another loop is running")
         self._ran = True
         loop = SimLoop(
             self.network,

@@ -515,7 +515,9 @@ async def sock_datagram_to_nobody(host: str, port: int, kill: Callable[[], Await
 
 
 def test_sock_a_connected_datagram_socket_hears_the_port_is_closed() -> None:
-    assert run_real(sock_datagram_to_nobody) == run_simulated(sock_datagram_to_nobody) == ("ConnectionRefusedError", 111)
+    assert (
+        run_real(sock_datagram_to_nobody) == run_simulated(sock_datagram_to_nobody) == ("ConnectionRefusedError", 111)
+    )
 
 
 async def udp_sock_echo_server(port: int) -> None:

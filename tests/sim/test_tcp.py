@@ -453,6 +453,7 @@ def test_sock_connect_then_create_connection_sock_is_a_simulated_connection() ->
     async def client() -> list[Any]:
         loop = asyncio.get_running_loop()
         refused = socket.socket()
+        refused.setblocking(False)
         with refused, pytest.raises(ConnectionRefusedError):
             await loop.sock_connect(refused, ("server", 8))
         sock = socket.socket()
