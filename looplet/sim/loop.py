@@ -3,13 +3,16 @@
 It is `looplet.EventLoop` with the network half of asyncio's loop API overridden: the
 calls asyncio's streams and protocols make (`create_connection`, `create_server` and
 asyncio.Server's `_start_serving`/`_stop_serving`, `create_datagram_endpoint`,
-`getaddrinfo`, `getnameinfo`, and `sock_connect` of a fresh socket that
-`create_connection(sock=...)` then takes, as aiohttp's client connects) act for the
+`getaddrinfo`, `getnameinfo`) and the low-level socket API (`sock_connect`,
+`sock_sendall`, `sock_recv`, `sock_recv_into`, `sock_accept`, `sock_sendto`,
+`sock_recvfrom`, `sock_recvfrom_into`, on socket objects the program makes: see
+looplet/sim/lowlevel.py; and `sock=` arguments taking such sockets) act for the
 process whose code is running (read from the `current_process` context variable),
 and every call that would reach outside the simulation (real fds, threads,
-subprocesses, pipes, Unix sockets, signals, other `sock_*` calls) raises
-NotSimulatedError naming itself. It also keeps each process's tasks and timers, so
-that a crash can cancel them, and drops what a crashed process reports while it unwinds.
+subprocesses, pipes, Unix sockets, signals, files: `sock_sendfile`, `sendfile`)
+raises NotSimulatedError naming itself. It also keeps each process's tasks and
+timers, so that a crash can cancel them, and drops what a crashed process reports
+while it unwinds.
 
 The invariant owned here: no call on this loop touches the operating system's
 network, files or threads on a program's behalf; a simulated program either runs on
