@@ -3,13 +3,16 @@
 It is `looplet.EventLoop` with the network half of asyncio's loop API overridden: the
 calls asyncio's streams and protocols make (`create_connection`, `create_server` and
 asyncio.Server's `_start_serving`/`_stop_serving`, `create_datagram_endpoint`,
-`getaddrinfo`, `getnameinfo`, and `sock_connect` of a fresh socket that
-`create_connection(sock=...)` then takes, as aiohttp's client connects) act for the
+`getaddrinfo`, `getnameinfo`) and the low-level socket API (`sock_connect`,
+`sock_sendall`, `sock_recv`, `sock_recv_into`, `sock_accept`, `sock_sendto`,
+`sock_recvfrom`, `sock_recvfrom_into`, on socket objects the program makes: see
+looplet/sim/lowlevel.py; and `sock=` arguments taking such sockets) act for the
 process whose code is running (read from the `current_process` context variable),
 and every call that would reach outside the simulation (real fds, threads,
-subprocesses, pipes, Unix sockets, signals, other `sock_*` calls) raises
-NotSimulatedError naming itself. It also keeps each process's tasks and timers, so
-that a crash can cancel them, and drops what a crashed process reports while it unwinds.
+subprocesses, pipes, Unix sockets, signals, files: `sock_sendfile`, `sendfile`)
+raises NotSimulatedError naming itself. It also keeps each process's tasks and
+timers, so that a crash can cancel them, and drops what a crashed process reports
+while it unwinds.
 
 The invariant owned here: no call on this loop touches the operating system's
 network, files or threads on a program's behalf; a simulated program either runs on
@@ -22,7 +25,6 @@ import asyncio
 import collections.abc
 import errno
 import socket
-import weakref
 from collections.abc import Callable
 from contextvars import Context, copy_context
 from typing import Any, NamedTuple, NoReturn, TypeVar, TypeVarTuple, Unpack, cast
@@ -35,10 +37,11 @@ from looplet.loop import EventLoop
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
 from looplet.sim.host import Process, current_process
+from looplet.sim.lowlevel import SocketState, adopt, state_of
 from looplet.sim.network import Network
 from looplet.sim.tcp import DEFAULT_USER_TIMEOUT, Listener, Tcp, TcpEndpoint
 from looplet.sim.transports import SimDatagramTransport, SimStreamTransport
-from looplet.sim.udp import Udp
+from looplet.sim.udp import Udp, UdpEndpoint
 from looplet.testing import VirtualClock
 
 T = TypeVar("T")
@@ -94,8 +97,6 @@ class SimLoop(EventLoop):
         self.network = network
         self.tcp = Tcp(network, window=tcp_window, syn_timeout=syn_timeout, user_timeout=tcp_timeout)
         self.udp = Udp(network)
-        #: Sockets sock_connect() connected, until create_connection(sock=...) takes them.
-        self._connected: weakref.WeakKeyDictionary[socket.socket, TcpEndpoint] = weakref.WeakKeyDictionary()
         #: Tasks made outside every process (the simulation's own), oldest first.
         self.other_tasks: dict[asyncio.Task[Any], None] = {}
 
@@ -215,11 +216,15 @@ class SimLoop(EventLoop):
         if sock is not None:
             if host is not None or port is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
-            connected = self._connected.pop(sock, None) if isinstance(sock, socket.socket) else None
-            if connected is None:
-                _refuse("create_connection(sock=...)", "it takes a real socket, outside the simulated network")
-            # The socket never carried anything; the transport owns the connection now.
-            sock.close()
+            state = state_of(sock)
+            if state is None or state.stream is None:
+                _refuse(
+                    "create_connection(sock=...)",
+                    "it takes a socket connected over the simulated network (by loop.sock_connect())",
+                )
+            # The transport owns the connection now; the socket object is closed.
+            connected = state.hand_over()
+            assert isinstance(connected, TcpEndpoint)
             return await self._make_transport(connected, protocol_factory, tls)
         if host is None and port is None:
             raise ValueError("host and port was not specified and no sock specified")
@@ -294,7 +299,19 @@ class SimLoop(EventLoop):
         """Listen on host(s):port of the current host; return an asyncio Server."""
         check_server_arguments(self, ssl, keep_alive, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
-            _refuse("create_server(sock=...)", "it takes a real socket, outside the simulated network")
+            if host is not None or port is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            self._network_process("create_server()")
+            state = adopt(sock, "create_server(sock=...)", self)
+            if state.kind != socket.SOCK_STREAM or state.stream is not None:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            if state.listener is None:
+                state.listen()
+            taken = state.hand_over()
+            assert isinstance(taken, Listener)
+            return await self._serve(
+                [taken], protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, start_serving
+            )
         if host is None and port is None:
             raise ValueError("Neither host/port nor sock were specified")
         process = self._network_process("create_server()")
@@ -321,6 +338,20 @@ class SimLoop(EventLoop):
             for listener in listeners:
                 listener.close()
             raise
+        return await self._serve(
+            listeners, protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout, start_serving
+        )
+
+    async def _serve(
+        self,
+        listeners: list[Listener],
+        protocol_factory: Callable[[], Any],
+        ssl: Any,
+        backlog: int,
+        ssl_handshake_timeout: float | None,
+        ssl_shutdown_timeout: float | None,
+        start_serving: bool,
+    ) -> asyncio.Server:
         # asyncio's Server holds them as sockets: it calls listen() and close() on
         # them, and the loop's _start_serving/_stop_serving, here, do the rest.
         server = Server(
@@ -397,7 +428,13 @@ class SimLoop(EventLoop):
     ) -> tuple[asyncio.DatagramTransport, Any]:
         """Open a simulated UDP endpoint; return (transport, protocol)."""
         if sock is not None:
-            _refuse("create_datagram_endpoint(sock=...)", "it takes a real socket, outside the simulated network")
+            if local_addr or remote_addr or family or proto or flags or reuse_port or allow_broadcast:
+                raise ValueError("socket modifier keyword arguments can not be used when sock is specified.")
+            process = self._network_process("create_datagram_endpoint()")
+            state = adopt(sock, "create_datagram_endpoint(sock=...)", self)
+            if state.kind != socket.SOCK_DGRAM:
+                raise ValueError(f"A datagram socket was expected, got {sock!r}")
+            return await self._datagram_transport(state, process, protocol_factory)
         if family == getattr(socket, "AF_UNIX", None):
             _refuse("create_datagram_endpoint(family=AF_UNIX)", "Unix sockets are files, outside the simulation")
         if allow_broadcast:
@@ -409,6 +446,24 @@ class SimLoop(EventLoop):
         if remote_addr is not None:
             remote = (await self._resolve(remote_addr[0], remote_addr[1], socket.SOCK_DGRAM, family, proto, 0))[0]
         endpoint = self.udp.bind(process, local, remote)
+        return await self._open_datagram(endpoint, protocol_factory)
+
+    async def _datagram_transport(
+        self, state: SocketState, process: Process, protocol_factory: Callable[[], Any]
+    ) -> tuple[asyncio.DatagramTransport, Any]:
+        if state.datagram is None:
+            # An unbound socket gets an ephemeral port, as its first send would give it.
+            endpoint = self.udp.bind(process, None, None)
+        else:
+            taken = state.hand_over()
+            assert isinstance(taken, UdpEndpoint)
+            endpoint = taken
+        state.close()
+        return await self._open_datagram(endpoint, protocol_factory)
+
+    async def _open_datagram(
+        self, endpoint: UdpEndpoint, protocol_factory: Callable[[], Any]
+    ) -> tuple[asyncio.DatagramTransport, Any]:
         protocol = protocol_factory()
         transport = SimDatagramTransport(self, endpoint, protocol, context=copy_context())
         try:
@@ -444,56 +499,105 @@ class SimLoop(EventLoop):
         """Refused: a real file descriptor is outside the simulation."""
         _refuse("loop.remove_writer()", "no real file descriptor is watched in a simulation")
 
+    # -- the low-level socket API (looplet/sim/lowlevel.py) ------------------------------
+
+    def _sim_socket(self, sock: Any, call: str) -> SocketState:
+        self._network_process(call)
+        if self._debug and isinstance(sock, socket.socket) and sock.gettimeout() != 0:
+            # What asyncio checks in debug mode: its sock_* calls assume a non-blocking socket.
+            raise ValueError("the socket must be non-blocking")
+        return adopt(sock, call, self)
+
     async def sock_recv(self, sock: Any, nbytes: int) -> bytes:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_recv()", "loop.sock_* calls are not simulated; use streams or protocols")
+        """Receive up to `nbytes` from a simulated socket; b"" at EOF."""
+        state = self._sim_socket(sock, "loop.sock_recv()")
+        while True:
+            try:
+                return state.recv(nbytes)
+            except BlockingIOError:
+                await state.wait()
 
     async def sock_recv_into(self, sock: Any, buf: Any) -> int:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_recv_into()", "loop.sock_* calls are not simulated; use streams or protocols")
+        """Receive into `buf` from a simulated socket; the number of bytes (0 at EOF)."""
+        state = self._sim_socket(sock, "loop.sock_recv_into()")
+        view = memoryview(buf).cast("B")
+        while True:
+            try:
+                data = state.recv(len(view))
+            except BlockingIOError:
+                await state.wait()
+                continue
+            view[: len(data)] = data
+            return len(data)
 
     async def sock_recvfrom(self, sock: Any, bufsize: int) -> tuple[bytes, Any]:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_recvfrom()", "loop.sock_* calls are not simulated; use datagram endpoints")
+        """Receive a datagram of up to `bufsize` bytes; (data, source address)."""
+        state = self._sim_socket(sock, "loop.sock_recvfrom()")
+        while True:
+            try:
+                return state.recvfrom(bufsize)
+            except BlockingIOError:
+                await state.wait()
 
     async def sock_recvfrom_into(self, sock: Any, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_recvfrom_into()", "loop.sock_* calls are not simulated; use datagram endpoints")
+        """Receive a datagram into `buf` (at most `nbytes`); (size, source address)."""
+        state = self._sim_socket(sock, "loop.sock_recvfrom_into()")
+        view = memoryview(buf).cast("B")
+        if nbytes < 0 or nbytes > len(view):
+            raise ValueError("nbytes is greater than the length of the buffer")
+        while True:
+            try:
+                data, source = state.recvfrom(nbytes or len(view))
+            except BlockingIOError:
+                await state.wait()
+                continue
+            view[: len(data)] = data
+            return len(data), source
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_sendall()", "loop.sock_* calls are not simulated; use streams or protocols")
+        """Send all of `data` on a connected simulated socket; return once the
+        simulated kernel holds it all (in flight or in the send buffer)."""
+        state = self._sim_socket(sock, "loop.sock_sendall()")
+        view = memoryview(data).cast("B")
+        offset = 0
+        while offset < len(view):
+            try:
+                offset += state.send(view[offset:])
+            except BlockingIOError:
+                # The send buffer is full: it drains as the peer's window opens.
+                await state.wait()
 
     async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_sendto()", "loop.sock_* calls are not simulated; use datagram endpoints")
+        """Send one datagram to `address` (a host's name or address, and a port)."""
+        state = self._sim_socket(sock, "loop.sock_sendto()")
+        return state.sendto(data, address)
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
-        """Connect over the simulated network, for a fresh TCP socket that is then
-        given to create_connection(sock=...) (how aiohttp's client connects).
-
-        The socket itself stays unconnected: it only names the simulated connection,
-        which create_connection takes over. Any other use is refused.
-        """
-        if not (
-            isinstance(sock, socket.socket)
-            and sock.family == socket.AF_INET
-            and sock.type == socket.SOCK_STREAM
-            and sock not in self._connected
-        ):
-            _refuse("loop.sock_connect()", "only a fresh TCP socket, handed to create_connection(sock=...) next")
-        process = self._network_process("sock_connect()")
-        host, port = address[:2]
-        remote = (names.resolve_host(self.network, host), names.resolve_port(port))
-        self._connected[sock] = await self.tcp.connect(process, remote)
+        """Connect a socket over the simulated network: a TCP handshake, or a UDP
+        socket's remote address. The socket can then be used with the other sock_*
+        calls, or given to create_connection(sock=...) (as aiohttp's client does)."""
+        state = self._sim_socket(sock, "loop.sock_connect()")
+        if state.kind == socket.SOCK_STREAM:
+            await state.connect_stream(address)
+        else:
+            state.connect(address)
 
     async def sock_accept(self, sock: Any) -> tuple[Any, Any]:
-        """Refused: loop.sock_* calls are not simulated."""
-        _refuse("loop.sock_accept()", "loop.sock_* calls are not simulated; use create_server")
+        """Accept a connection on a listening simulated socket; (socket, address),
+        the socket non-blocking, as asyncio's sock_accept gives it."""
+        state = self._sim_socket(sock, "loop.sock_accept()")
+        while True:
+            try:
+                conn, address = state.accept()
+            except BlockingIOError:
+                await state.wait()
+                continue
+            conn.setblocking(False)
+            return conn, address
 
     async def sock_sendfile(self, sock: Any, file: Any, *args: Any, **kwargs: Any) -> int:
-        """Refused: files and real sockets are outside the simulation."""
-        _refuse("loop.sock_sendfile()", "it reads a real file into a real socket")
+        """Refused: a real file is outside the simulation."""
+        _refuse("loop.sock_sendfile()", "it reads a real file; send its bytes with loop.sock_sendall() instead")
 
     async def sendfile(self, transport: Any, file: Any, *args: Any, **kwargs: Any) -> int:
         """Refused: a real file is outside the simulation."""
@@ -530,9 +634,19 @@ class SimLoop(EventLoop):
         """Refused: Unix sockets are files, outside the simulation."""
         _refuse("loop.create_unix_server()", "Unix sockets are files, outside the simulated network")
 
-    async def connect_accepted_socket(self, *args: Any, **kwargs: Any) -> tuple[asyncio.Transport, Any]:
-        """Refused: it takes a real socket."""
-        _refuse("loop.connect_accepted_socket()", "it takes a real socket, outside the simulated network")
+    async def connect_accepted_socket(
+        self, protocol_factory: Callable[[], Any], sock: Any, *, ssl: Any = None, **kwargs: Any
+    ) -> tuple[asyncio.Transport, Any]:
+        """A transport for a connection accepted with loop.sock_accept() (plain TCP)."""
+        state = state_of(sock)
+        if state is None or state.stream is None:
+            _refuse("loop.connect_accepted_socket()", "it takes a socket accepted over the simulated network")
+        if ssl:
+            _refuse("loop.connect_accepted_socket(ssl=...)", "TLS on an accepted socket is not simulated")
+        self._network_process("connect_accepted_socket()")
+        endpoint = state.hand_over()
+        assert isinstance(endpoint, TcpEndpoint)
+        return await self._make_transport(endpoint, protocol_factory)
 
     async def connect_read_pipe(self, protocol_factory: Callable[[], Any], pipe: Any) -> tuple[Any, Any]:
         """Refused: a pipe is outside the simulation."""

@@ -20,8 +20,9 @@ The invariant owned here: a run is a function of the seed and the program. The
 loop's shuffle and the network's draws both come from the seed; hosts get their
 addresses in the order they were declared; every collection iterated is ordered.
 The random module is seeded from the seed for the run, for programs that draw
-from it (and restored after). So one seed gives one run: the same interleaving, the
-same bytes, the same `loop.time()` at every step.
+from it (and restored after), and the time module's clocks read the virtual clock
+(looplet/sim/intercept.py). So one seed gives one run: the same interleaving, the
+same bytes, the same `loop.time()` and `time.time()` at every step.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, Final
 
 from looplet.sim.errors import SeedFailure, SimulationTimeout
 from looplet.sim.host import Host, HostMain, Process, current_process
+from looplet.sim.intercept import intercepting
 from looplet.sim.loop import SimLoop
 from looplet.sim.network import Latency, LinkConfig, LogEntry, Network
 from looplet.sim.tcp import DEFAULT_SYN_TIMEOUT, DEFAULT_USER_TIMEOUT, DEFAULT_WINDOW
@@ -43,6 +45,9 @@ from looplet.sim.tcp import DEFAULT_SYN_TIMEOUT, DEFAULT_USER_TIMEOUT, DEFAULT_W
 #: (virtual seconds; a task that ignores cancellation for good is left pending).
 _UNWIND_TIME: Final = 60.0
 _UNWIND_ROUNDS: Final = 5
+
+#: The wall clock's reading at virtual time 0 unless told: 2025-01-01 00:00:00 UTC.
+DEFAULT_EPOCH: Final = 1_735_689_600.0
 
 
 def current_host() -> str | None:
@@ -69,6 +74,8 @@ class Simulation:
         tcp_window: bytes a TCP receiver holds unread before its sender has to wait.
         duration: virtual seconds after which an unfinished run fails with
             SimulationTimeout (a run where every client waits forever ends there too).
+        epoch: the wall-clock time (seconds since 1970) at virtual time 0: while the
+            simulation runs, `time.time()` is `epoch + loop.time()` (see intercept.py).
         log: keep a log of every packet's fate in `network_log`.
     """
 
@@ -84,6 +91,7 @@ class Simulation:
         tcp_timeout: float = DEFAULT_USER_TIMEOUT,
         tcp_window: int = DEFAULT_WINDOW,
         duration: float = 3600.0,
+        epoch: float = DEFAULT_EPOCH,
         log: bool = False,
     ) -> None:
         if not isinstance(seed, int):
@@ -96,6 +104,8 @@ class Simulation:
             raise ValueError(f"tcp_window must be > 0, not {tcp_window!r}")
         if not duration > 0:
             raise ValueError(f"duration must be > 0, not {duration!r}")
+        if not isinstance(epoch, (int, float)) or isinstance(epoch, bool) or not 0 <= epoch < 2**33:
+            raise ValueError(f"epoch must be seconds since 1970 (a number from 0 to 2**33), not {epoch!r}")
         self.seed = seed
         self.network = Network(
             seed, LinkConfig(latency=latency, loss=loss, bandwidth=bandwidth, duplicate=duplicate), log=log
@@ -104,6 +114,7 @@ class Simulation:
         self.tcp_timeout = tcp_timeout
         self.tcp_window = tcp_window
         self.duration = duration
+        self.epoch = float(epoch)
         self._hosts: list[Host] = []
         self._processes: list[Process] = []
         self._loop: SimLoop | None = None
@@ -228,6 +239,13 @@ class Simulation:
             raise RuntimeError("a Simulation runs once; make another for another run")
         if not any(host.client for host in self._hosts):
             raise ValueError("a simulation needs a client: run() returns when the clients do")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            # As asyncio.run() refuses: the running loop's callbacks would wait on this one.
+            raise RuntimeError("Simulation.run() cannot be called while another loop is running")
         self._ran = True
         loop = SimLoop(
             self.network,
@@ -243,14 +261,18 @@ class Simulation:
         saved = random.getstate()
         random.seed(f"looplet.sim.program:{self.seed}")
         try:
-            return loop.run_until_complete(self._run_clients())
+            # The program's clock readings are the virtual clock's, its time.sleep()
+            # refused, its own sockets simulated, until the last of its code has unwound;
+            # the loop's close() (which may time.sleep(0) for threads) comes after.
+            with intercepting(loop, self.epoch):
+                try:
+                    return loop.run_until_complete(self._run_clients())
+                finally:
+                    loop.run_until_complete(self._tear_down())
+                    loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
-            try:
-                loop.run_until_complete(self._tear_down())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()
-                random.setstate(saved)
+            loop.close()
+            random.setstate(saved)
 
     async def _run_clients(self) -> dict[str, Any]:
         loop = self.loop

@@ -5,7 +5,9 @@ holds its listening sockets and shows them as `server.sockets`; programs read th
 (`getsockname()` for the port a server got) and set options on them (aiohttp sets
 TCP_NODELAY). A SimSocket answers those calls from the endpoint's addresses and keeps
 the options set; it has no file descriptor (`fileno()` is -1, as for a closed socket),
-and every call that would move data refuses, naming itself.
+and every call that would move data refuses, naming itself: the transport owns the
+connection, as asyncio's does its socket. (The socket objects a program makes itself
+and uses with the loop's `sock_*` calls are another thing: looplet/sim/lowlevel.py.)
 
 The invariant owned here: a SimSocket never touches the operating system.
 """
@@ -75,7 +77,8 @@ class SimSocket:
 
     def _refuse(self, name: str) -> NotSimulatedError:
         return NotSimulatedError(
-            f"socket.{name}() on a simulated socket: use the transport (or loop.sock_* calls are not simulated yet)"
+            f"socket.{name}() on a transport's socket is not available in a simulation: "
+            "the transport owns the connection; read and write through the transport"
         )
 
     def send(self, *args: Any) -> Any:

@@ -31,6 +31,7 @@ import asyncio
 import errno
 import socket
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -160,6 +161,9 @@ class Listener(SimSocket):
         self.accept: Any = None
         #: The asyncio Server this socket belongs to, if any (a crash closes it).
         self.server: Any = None
+        #: Told when a connection joins the backlog or the socket closes: a simulated
+        #: socket object's state (lowlevel.py), whose sock_accept waits for it.
+        self.notify: Callable[[], None] | None = None
         #: Connections whose handshake is under way, and established ones not yet accepted.
         self.half_open: list[TcpEndpoint] = []
         self.backlog: deque[TcpEndpoint] = deque()
@@ -186,6 +190,8 @@ class Listener(SimSocket):
             self.accept(endpoint)
         else:
             self.backlog.append(endpoint)
+            if self.notify is not None:
+                self.notify()
 
     def close(self, *, silently: bool = False) -> None:
         """Stop listening; connections not accepted yet are reset (or, `silently`,
@@ -206,6 +212,9 @@ class Listener(SimSocket):
             endpoint.enter_closed()
         self.half_open.clear()
         self.backlog.clear()
+        notify, self.notify = self.notify, None
+        if notify is not None:
+            notify()
 
 
 class TcpEndpoint:

@@ -1,8 +1,9 @@
 """SimLoop (looplet/sim/loop.py): what leaves the simulation is refused, by name.
 
 Every loop call that would reach a real fd, a thread, a child process, a pipe, a
-Unix socket, a signal or a real socket raises NotSimulatedError whose message
-names the call; nothing of it runs. A crashed process's unwinding reports nothing
+Unix socket, a signal, a file or a socket that is not the program's own raises
+NotSimulatedError whose message names the call; nothing of it runs. (The program's
+own sockets on the simulated network: tests/sim/test_sockets.py.) A crashed process's unwinding reports nothing
 to the exception handler; a live one's errors are reported as usual.
 """
 
@@ -165,7 +166,9 @@ def test_a_simulated_socket_object_refuses_io_and_answers_for_its_addresses() ->
             raw.getpeername()
         for call in ("send", "sendall", "sendto", "recv", "recv_into", "recvfrom", "accept", "connect"):
             args = () if call == "accept" else (b"x",)
-            with pytest.raises(NotSimulatedError, match=f"socket.{call}\\(\\) on a simulated socket"):
+            with pytest.raises(
+                NotSimulatedError, match=f"socket.{call}\\(\\) on a transport's socket is not available"
+            ):
                 getattr(raw, call)(*args)
         with pytest.raises(NotSimulatedError, match="listen"):
             raw.listen()

@@ -6,6 +6,8 @@ server is and how to make it die; it runs against a real server (in this process
 or a child process killed with SIGKILL, the real process death) on a real looplet
 loop, and against a simulated host that a `Simulation` crashes. The outcomes compared
 are what the program sees: the exception type and errno, the bytes read, EOF.
+The same goes for programs written against the low-level socket API (`sock_*` calls
+on socket objects they make, bind and listen on), whose servers are written once too.
 """
 
 from __future__ import annotations
@@ -52,12 +54,21 @@ async def listening(port: int) -> None:
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after 30 s")
 
 
-def run_real(client: Scenario, server: Callable[[int], Awaitable[Any]] | None = None) -> Any:
+async def bound(port: int) -> None:
+    # A datagram server binds in its task's first step, which this one lets run.
+    await asyncio.sleep(0)
+
+
+def run_real(
+    client: Scenario,
+    server: Callable[[int], Awaitable[Any]] | None = None,
+    ready: Callable[[int], Awaitable[None]] = listening,
+) -> Any:
     async def main() -> Any:
         port = free_port()
         task = asyncio.create_task(server(port)) if server is not None else None
         if task is not None:
-            await listening(port)
+            await ready(port)
         try:
             return await client("127.0.0.1", port, nothing)
         finally:
@@ -358,3 +369,184 @@ async def slow_reader(host: str, port: int, kill: Callable[[], Awaitable[None]])
 def test_a_paused_reader_reads_everything_sent_before_a_reset_then_the_reset() -> None:
     expected = [True, ("ConnectionResetError", 104)]
     assert run_real(slow_reader, big_then_reset_server) == run_simulated(slow_reader, big_then_reset_server) == expected
+
+
+# -- the low-level socket API: the same sock_* program on real sockets and simulated ones --
+
+
+def nonblocking(kind: int = socket.SOCK_STREAM) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.setblocking(False)
+    return sock
+
+
+def sock_server(handle: Callable[[socket.socket], Awaitable[None]]) -> Callable[[int], Awaitable[None]]:
+    """A server written against the low-level API: bind, listen, sock_accept, a task per connection."""
+
+    async def server(port: int) -> None:
+        loop = asyncio.get_running_loop()
+        listener = nonblocking()
+        listener.bind(("" if port == 7 else "127.0.0.1", port))
+        listener.listen()
+        tasks: set[asyncio.Task[None]] = set()
+        with listener:
+            while True:
+                conn, _ = await loop.sock_accept(listener)
+                task = asyncio.create_task(handle(conn))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    return server
+
+
+async def sock_echo(conn: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    with conn:
+        while data := await loop.sock_recv(conn, 1000):
+            await loop.sock_sendall(conn, data)
+
+
+async def sock_deaf(conn: socket.socket) -> None:
+    # Reads nothing and closes after a while: what the client sent is unread, a reset.
+    await asyncio.sleep(0.2)
+    conn.close()
+
+
+async def sock_hang_up(conn: socket.socket) -> None:
+    conn.close()
+
+
+async def sock_refused(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    with nonblocking() as sock:
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        except OSError as exc:
+            return outcome_of(exc)
+    return "connected"
+
+
+def test_sock_connect_to_a_closed_port_is_refused() -> None:
+    assert run_real(sock_refused) == run_simulated(sock_refused) == ("ConnectionRefusedError", 111)
+
+
+async def sock_echo_to_eof(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    loop = asyncio.get_running_loop()
+    sock = nonblocking()
+    await loop.sock_connect(sock, (host, port))
+    payload = bytes(range(256)) * 40
+    await loop.sock_sendall(sock, payload)
+    sock.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    buf = bytearray(4096)
+    while n := await loop.sock_recv_into(sock, buf):
+        got += buf[:n]
+    outcome = [bytes(got) == payload, await loop.sock_recv(sock, 10), await loop.sock_recv_into(sock, buf)]
+    sock.close()
+    return outcome
+
+
+def test_sock_calls_echo_and_see_eof() -> None:
+    server = sock_server(sock_echo)
+    assert run_real(sock_echo_to_eof, server) == run_simulated(sock_echo_to_eof, server) == [True, b"", 0]
+
+
+async def sock_write_then_read(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    loop = asyncio.get_running_loop()
+    sock = nonblocking()
+    await loop.sock_connect(sock, (host, port))
+    await loop.sock_sendall(sock, b"unread")
+    outcome: list[Any] = []
+    for _ in range(2):
+        try:
+            outcome.append(await loop.sock_recv(sock, 100))
+        except OSError as exc:
+            outcome.append(outcome_of(exc))
+    try:
+        await loop.sock_sendall(sock, b"more")
+    except OSError as exc:
+        outcome.append(outcome_of(exc))
+    sock.close()
+    return outcome
+
+
+def test_sock_recv_raises_a_reset_once_then_reads_eof_and_writes_fail() -> None:
+    server = sock_server(sock_deaf)
+    expected = [("ConnectionResetError", 104), b"", ("BrokenPipeError", 32)]
+    assert run_real(sock_write_then_read, server) == run_simulated(sock_write_then_read, server) == expected
+
+
+async def sock_write_after_eof(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    loop = asyncio.get_running_loop()
+    sock = nonblocking()
+    await loop.sock_connect(sock, (host, port))
+    outcome: list[Any] = [await loop.sock_recv(sock, 100)]
+    await loop.sock_sendall(sock, b"too late")
+    # The peer answers with a reset, which arrives when it arrives: write until a
+    # write fails (a bound, not a guess: 30 s of loopback, 3000 s simulated).
+    for _ in range(3000):
+        await asyncio.sleep(0.01 if host == "127.0.0.1" else 1.0)
+        try:
+            await loop.sock_sendall(sock, b"again")
+        except OSError as exc:
+            outcome.append(outcome_of(exc))
+            break
+    outcome.append(await loop.sock_recv(sock, 100))
+    sock.close()
+    return outcome
+
+
+def test_sock_writing_to_a_peer_that_closed_fails_once_its_reset_arrives() -> None:
+    server = sock_server(sock_hang_up)
+    # EPIPE, not ECONNRESET: Linux reports a reset that follows the peer's FIN so.
+    expected = [b"", ("BrokenPipeError", 32), b""]
+    assert run_real(sock_write_after_eof, server) == run_simulated(sock_write_after_eof, server) == expected
+
+
+async def sock_datagram_to_nobody(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    loop = asyncio.get_running_loop()
+    with nonblocking(socket.SOCK_DGRAM) as sock:
+        await loop.sock_connect(sock, (host, port))
+        await loop.sock_sendall(sock, b"anyone?")
+        try:
+            await asyncio.wait_for(loop.sock_recv(sock, 100), 5)
+        except OSError as exc:
+            return outcome_of(exc)
+    return "answered"
+
+
+def test_sock_a_connected_datagram_socket_hears_the_port_is_closed() -> None:
+    assert (
+        run_real(sock_datagram_to_nobody) == run_simulated(sock_datagram_to_nobody) == ("ConnectionRefusedError", 111)
+    )
+
+
+async def udp_sock_echo_server(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    with nonblocking(socket.SOCK_DGRAM) as sock:
+        sock.bind(("" if port == 7 else "127.0.0.1", port))
+        while True:
+            data, source = await loop.sock_recvfrom(sock, 100)
+            await loop.sock_sendto(sock, data.upper(), source)
+
+
+async def sock_datagrams(host: str, port: int, kill: Callable[[], Awaitable[None]]) -> Any:
+    loop = asyncio.get_running_loop()
+    with nonblocking(socket.SOCK_DGRAM) as sock:
+        address = (host, port) if host == "127.0.0.1" else ("10.0.0.1", port)
+        outcome: list[Any] = []
+        for message in (b"one", b"two"):
+            # Loopback loses nothing, and nor does the simulation unless told.
+            await loop.sock_sendto(sock, message, address)
+            data, source = await loop.sock_recvfrom(sock, 100)
+            outcome.append((data, source == address))
+        await loop.sock_sendto(sock, b"longer than four", address)
+        buf = bytearray(4)
+        outcome.append((await loop.sock_recvfrom_into(sock, buf))[0])
+        outcome.append(bytes(buf))
+    return outcome
+
+
+def test_sock_datagrams_cross_whole_and_a_short_buffer_cuts_them() -> None:
+    server = udp_sock_echo_server
+    expected = [(b"ONE", True), (b"TWO", True), 4, b"LONG"]
+    assert run_real(sock_datagrams, server, bound) == run_simulated(sock_datagrams, server) == expected
