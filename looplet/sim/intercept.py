@@ -45,6 +45,8 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from looplet.sim.errors import NotSimulatedError
+from looplet.sim.host import current_process
+from looplet.sim.lowlevel import adopt
 
 #: The `time` module's clock readers that read the virtual clock during a run.
 CLOCK_READERS: Final = (
@@ -241,14 +243,10 @@ def _in_host(sock: Any) -> bool:
     # else (another thread, the test's own code, a socket already simulated) is left alone.
     if active() is None or type(sock) is not socket.socket:
         return False
-    from looplet.sim.host import current_process
-
     return current_process.get() is not None
 
 
 def _adopted(sock: socket.socket, call: str) -> Any:
-    from looplet.sim.lowlevel import adopt
-
     run = active()
     assert run is not None
     return adopt(sock, call, run.loop)

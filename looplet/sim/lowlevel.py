@@ -57,17 +57,27 @@ import os
 import socket
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
+from typing import Any, Final, NoReturn, Protocol, cast
 
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
 from looplet.sim.host import ANY, LOOPBACK, Process, current_process
+from looplet.sim.network import Network
 from looplet.sim.sockets import Address
-from looplet.sim.tcp import Listener, TcpEndpoint
-from looplet.sim.udp import UdpEndpoint
+from looplet.sim.tcp import Listener, Tcp, TcpEndpoint
+from looplet.sim.udp import Udp, UdpEndpoint
 
-if TYPE_CHECKING:
-    from looplet.sim.loop import SimLoop
+
+class SimLoop(Protocol):
+    """What a simulated socket uses of the loop (loop.py's SimLoop, which imports this
+    module to serve its `sock_*` calls)."""
+
+    network: Network
+    tcp: Tcp
+    udp: Udp
+
+    def create_future(self) -> asyncio.Future[Any]: ...
+
 
 #: The kernel side of every simulated socket object, by the object (weakly: a socket the
 #: program drops takes its state with it; the state never refers back to the object).
@@ -125,7 +135,7 @@ def adopt(sock: Any, call: str, loop: SimLoop | None = None) -> SocketState:
     if bound or connected:
         _refuse(call, "the socket was bound or connected outside the simulated network")
     if loop is None:
-        loop = cast("SimLoop", asyncio.get_running_loop())
+        loop = cast(SimLoop, asyncio.get_running_loop())
     process = current_process.get()
     if process is None:
         raise RuntimeError(f"{call} was called outside every simulated host: call it from a host's code")
