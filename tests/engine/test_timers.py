@@ -26,7 +26,7 @@ class FakeLoop:
 
 # The queue holds looplet's own handles (which report a cancel to it directly) and,
 # in debug mode, asyncio's (which report through the loop): every test runs on both.
-@pytest.fixture(params=["own", "asyncio"])
+@pytest.fixture(params=["own", "asyncio"], ids=["own_handle", "asyncio_handle"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
