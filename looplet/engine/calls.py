@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from looplet._asyncio import ThreadSafeHandle
 from looplet.engine.handles import COMPILED, Handle, TimerHandle, new_handle, new_timer_handle
+from looplet.engine.reactor.wakeup import ThreadWakeup
 from looplet.engine.scheduler import Scheduler
 
 _Future: Final = asyncio.Future
@@ -40,7 +41,7 @@ _BEFORE_3_14: Final = sys.version_info < (3, 14)
 class Calls:
     """`call_soon`, `call_later`, `call_at` and `create_future` of one loop."""
 
-    __slots__ = ("loop", "ready", "scheduler", "slow", "task_factory", "timers", "wake")
+    __slots__ = ("loop", "ready", "scheduler", "slow", "task_factory", "timers", "wakeup")
 
     #: The names the loop binds: each is also a method of the loop's class.
     NAMES: Final = (
@@ -62,7 +63,8 @@ class Calls:
         self.scheduler: Scheduler = scheduler
         self.ready = scheduler.ready
         self.timers = scheduler.timers
-        self.wake = scheduler.reactor.wakeup.wake
+        # The object, not its bound `wake`: compiled, a call on it is a native call.
+        self.wakeup: ThreadWakeup = scheduler.reactor.wakeup
         #: The loop is closed or in debug mode: its class's methods decide.
         self.slow: bool = True
         #: The loop's task factory, which set_task_factory keeps here: with one,
@@ -93,7 +95,7 @@ class Calls:
             handle = self._handle(callback, args, context)
         # Append before waking: the wake-up must find the work already queued.
         self.ready.append(handle)
-        self.wake()
+        self.wakeup.wake()
         return handle
 
     def call_later(self, delay: Any, callback: Any, *args: Any, context: Any = None) -> Any:
