@@ -117,7 +117,7 @@ class Cancels:
 class TimerHandle(Handle):
     """A callback scheduled for a loop time (asyncio's `TimerHandle` API)."""
 
-    __slots__ = ("_queue", "_scheduled", "_when")
+    __slots__ = ("_deadline", "_queue", "_scheduled", "_seq", "_when")
 
     def __init__(self, when: Any, callback: Any, args: Any, loop: Any, context: Context) -> None:
         # Handle.__init__'s stores repeated, not called: a call per timer is what it saves.
@@ -134,6 +134,10 @@ class TimerHandle(Handle):
         self._scheduled: bool = False
         #: The heap it was pushed on, which counts it when it is cancelled there.
         self._queue: Cancels | None = None
+        #: Its place in the compiled build's native heap: `_when` as a double, and the
+        #: order it was pushed in (engine/timers.py sets both, and alone reads them).
+        self._deadline: float = 0.0
+        self._seq: int = 0
 
     def when(self) -> Any:
         """The loop time the callback is scheduled for."""

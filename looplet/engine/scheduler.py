@@ -200,7 +200,7 @@ class Scheduler:
         if events:
             reactor.dispatch(events)
         timers = self.timers
-        if timers.heap:
+        if timers.handles or timers.entries:
             timers.pop_due(self._now() + self.clock.resolution, ready)
 
         ntodo = len(ready)
