@@ -18,7 +18,8 @@ class Clock:
     """The clock protocol, and the real monotonic clock.
 
     Subclasses replace `time()`; a subclass with `virtual = True` must also implement
-    `advance_to(deadline)`, which the scheduler calls instead of sleeping.
+    `advance_to(deadline)`, which the scheduler calls instead of sleeping. `virtual`
+    and `resolution` are read once, when the loop takes the clock (`set_clock`).
     """
 
     __slots__ = ("resolution", "virtual")

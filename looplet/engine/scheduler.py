@@ -36,6 +36,8 @@ _perf: Final = time.perf_counter
 #: What tick() leaves in its typed handle variable when it is done: a handle that holds
 #: nothing (no callback, no task, no loop).
 _EMPTY_HANDLE: Final = OwnHandle(None, (), None, Context())
+#: Likewise for its typed watch variable.
+_EMPTY_WATCH: Final = Watch(_EMPTY_HANDLE, deque())
 
 # observe()'s "leave it as it is".
 _KEEP: Final = object()
@@ -60,6 +62,8 @@ class Scheduler:
         "callbacks_run",
         "clock",
         "clock_now",
+        "clock_resolution",
+        "clock_virtual",
         "current_handle",
         "debug",
         "observed",
@@ -81,6 +85,9 @@ class Scheduler:
         self.ready: deque[object] = deque()
         self.timers: TimerQueue = TimerQueue()
         self.clock: Clock = Clock()
+        #: The clock's `virtual` and `resolution`, as they were when it was set.
+        self.clock_virtual: bool = False
+        self.clock_resolution: float = 0.0
         #: The clock's own reading: what loop.time() returns unless it was replaced.
         self.clock_now: Callable[[], float] = time.monotonic
         #: What replaced loop.time(), if anything (see read_time_from).
@@ -115,6 +122,10 @@ class Scheduler:
     def set_clock(self, clock: Clock) -> None:
         """Take time from `clock` from now on (timer deadlines are kept as they are)."""
         self.clock = clock
+        # Read once, here: the clock is an interpreted object (subclassed by users), and
+        # the tick reads these on every poll.
+        self.clock_virtual = clock.virtual
+        self.clock_resolution = clock.resolution
         # The real clock's time() is a Python frame around time.monotonic; skip it.
         self.clock_now = time.monotonic if type(clock) is Clock else clock.time
         self._now = self.clock_now if self.time_source is None else self.time_source
@@ -163,7 +174,7 @@ class Scheduler:
         else:
             timeout = self._idle_timeout()
             self.polls += 1
-            if timeout != 0.0 and self.clock.virtual:
+            if timeout != 0.0 and self.clock_virtual:
                 events = reactor.poll(0.0)
                 if not events:
                     if timeout is None:
@@ -201,7 +212,7 @@ class Scheduler:
             reactor.dispatch(events)
         timers = self.timers
         if timers.handles or timers.entries:
-            timers.pop_due(self._now() + self.clock.resolution, ready)
+            timers.pop_due(self._now() + self.clock_resolution, ready)
 
         ntodo = len(ready)
         self.ticks += 1
@@ -215,28 +226,31 @@ class Scheduler:
                 self._shuffle_batch(ntodo)
         popleft = ready.popleft
         own = _EMPTY_HANDLE
+        watch = _EMPTY_WATCH
         context: Any
         callback: Any
         args: Any
         for _ in range(ntodo):
             handle: Any = popleft()
-            if handle._cancelled:
-                self.callbacks_run -= 1
-                continue
             kind = type(handle)
             if kind is Watch:
-                # Watch._run, inlined: readiness runs the watch's handle.
-                handle._queued = False
-                handle = handle._handle
-                if handle._cancelled:
-                    self.callbacks_run -= 1
-                    continue
+                # Watch._run, inlined: readiness runs the watch's handle. (A watch is
+                # never cancelled, its handle is. `watch` and `own` are typed by their
+                # first values, so compiled their reads are a struct's fields; a
+                # typing.cast would be a call in the pure build.)
+                watch = handle
+                watch._queued = False
+                handle = watch._handle
                 kind = type(handle)
             if kind is OwnHandle or kind is OwnTimerHandle:
-                # looplet's own: compiled, these reads are a struct's fields. (`own` is
-                # typed by its first value; typing.cast would be a call in the pure build.)
                 own = handle
+                if own._cancelled:
+                    self.callbacks_run -= 1
+                    continue
                 context, callback, args = own._context, own._callback, own._args
+            elif handle._cancelled:
+                self.callbacks_run -= 1
+                continue
             elif kind is Handle or kind is TimerHandle:
                 context, callback, args = handle._context, handle._callback, handle._args
             else:
@@ -260,6 +274,7 @@ class Scheduler:
         # _run_once drops it too.
         handle = context = callback = args = None
         own = _EMPTY_HANDLE
+        watch = _EMPTY_WATCH
 
     def observe(self, *, debug: bool | None = None, observer: Any = _KEEP, shuffle: Any = _KEEP) -> None:
         """Change what the slow path does; the fast path runs when none of it is on.
