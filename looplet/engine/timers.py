@@ -145,11 +145,6 @@ class TimerQueue(Cancels):
     def __len__(self) -> int:
         return len(self.handles) + len(self.entries) - self._cancelled_count
 
-    def __bool__(self) -> bool:
-        """Whether anything is stored, cancelled handles included (the scheduler's
-        test for a tick without timers)."""
-        return bool(self.handles) or bool(self.entries)
-
     def stored(self) -> int:
         """Handles held, cancelled ones included."""
         return len(self.handles) + len(self.entries)
@@ -208,7 +203,7 @@ class TimerQueue(Cancels):
 
         Called once a tick: first drops the cancelled handles if they are most of the queue.
         """
-        stored = len(self.handles) + len(self.entries)
+        stored = self.stored()
         if self._cancelled_count > _CANCELLED_FRACTION * stored and stored > _MIN_HEAP_FOR_COMPACTION:
             self._compact()
         # Due means "at or before end_time": a virtual clock jumps exactly onto a

@@ -511,33 +511,20 @@ class SimLoop(EventLoop):
     async def sock_recv(self, sock: Any, nbytes: int) -> bytes:
         """Receive up to `nbytes` from a simulated socket; b"" at EOF."""
         state = self._sim_socket(sock, "loop.sock_recv()")
-        while True:
-            try:
-                return state.recv(nbytes)
-            except BlockingIOError:
-                await state.wait()
+        return await state.when_ready(state.recv, nbytes)
 
     async def sock_recv_into(self, sock: Any, buf: Any) -> int:
         """Receive into `buf` from a simulated socket; the number of bytes (0 at EOF)."""
         state = self._sim_socket(sock, "loop.sock_recv_into()")
         view = memoryview(buf).cast("B")
-        while True:
-            try:
-                data = state.recv(len(view))
-            except BlockingIOError:
-                await state.wait()
-                continue
-            view[: len(data)] = data
-            return len(data)
+        data = await state.when_ready(state.recv, len(view))
+        view[: len(data)] = data
+        return len(data)
 
     async def sock_recvfrom(self, sock: Any, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram of up to `bufsize` bytes; (data, source address)."""
         state = self._sim_socket(sock, "loop.sock_recvfrom()")
-        while True:
-            try:
-                return state.recvfrom(bufsize)
-            except BlockingIOError:
-                await state.wait()
+        return await state.when_ready(state.recvfrom, bufsize)
 
     async def sock_recvfrom_into(self, sock: Any, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
         """Receive a datagram into `buf` (at most `nbytes`); (size, source address)."""
@@ -545,14 +532,9 @@ class SimLoop(EventLoop):
         view = memoryview(buf).cast("B")
         if nbytes < 0 or nbytes > len(view):
             raise ValueError("nbytes is greater than the length of the buffer")
-        while True:
-            try:
-                data, source = state.recvfrom(nbytes or len(view))
-            except BlockingIOError:
-                await state.wait()
-                continue
-            view[: len(data)] = data
-            return len(data), source
+        data, source = await state.when_ready(state.recvfrom, nbytes or len(view))
+        view[: len(data)] = data
+        return len(data), source
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:
         """Send all of `data` on a connected simulated socket; return once the
@@ -561,11 +543,8 @@ class SimLoop(EventLoop):
         view = memoryview(data).cast("B")
         offset = 0
         while offset < len(view):
-            try:
-                offset += state.send(view[offset:])
-            except BlockingIOError:
-                # The send buffer is full: it drains as the peer's window opens.
-                await state.wait()
+            # A full send buffer drains as the peer's window opens.
+            offset += await state.when_ready(state.send, view[offset:])
 
     async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
         """Send one datagram to `address` (a host's name or address, and a port)."""
@@ -586,14 +565,9 @@ class SimLoop(EventLoop):
         """Accept a connection on a listening simulated socket; (socket, address),
         the socket non-blocking, as asyncio's sock_accept gives it."""
         state = self._sim_socket(sock, "loop.sock_accept()")
-        while True:
-            try:
-                conn, address = state.accept()
-            except BlockingIOError:
-                await state.wait()
-                continue
-            conn.setblocking(False)
-            return conn, address
+        conn, address = await state.when_ready(state.accept)
+        conn.setblocking(False)
+        return conn, address
 
     async def sock_sendfile(self, sock: Any, file: Any, *args: Any, **kwargs: Any) -> int:
         """Refused: a real file is outside the simulation."""

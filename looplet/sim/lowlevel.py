@@ -57,7 +57,8 @@ import os
 import socket
 import weakref
 from collections import deque
-from typing import Any, Final, NoReturn, Protocol, cast
+from collections.abc import Callable
+from typing import Any, Final, NoReturn, Protocol, TypeVar, cast
 
 from looplet.sim import names
 from looplet.sim.errors import NotSimulatedError
@@ -66,6 +67,8 @@ from looplet.sim.network import Network
 from looplet.sim.sockets import Address
 from looplet.sim.tcp import Listener, Tcp, TcpEndpoint
 from looplet.sim.udp import Udp, UdpEndpoint
+
+T = TypeVar("T")
 
 
 class SimLoop(Protocol):
@@ -197,6 +200,16 @@ class SocketState:
         waiter = self.loop.create_future()
         self._waiters.append(waiter)
         return waiter
+
+    async def when_ready(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)`, a non-blocking operation on this state, retried at each of the
+        state's changes while it raises BlockingIOError: how asyncio's sock_* calls
+        wait on a real non-blocking socket."""
+        while True:
+            try:
+                return call(*args)
+            except BlockingIOError:
+                await self.wait()
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
