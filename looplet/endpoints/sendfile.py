@@ -123,19 +123,20 @@ async def transport_sendfile_native(io: Io, transp: SocketTransport, file: Any, 
     The transport stops reading and drains its buffer, and does not claim its fd
     meanwhile, so that sock_* may use it.
     """
-    io.release(transp._fd)
+    fd = transp._state.fd
+    io.release(fd)
     resume_reading = transp.is_reading()
     transp.pause_reading()
     await transp._make_empty_waiter()
     try:
-        sock = transp._file
+        sock = transp._state.file
         assert sock is not None
         return await sock_sendfile(io, sock, file, offset, count, False)
     finally:
         transp._reset_empty_waiter()
         if resume_reading:
             transp.resume_reading()
-        io.claim(transp._fd, transp)
+        io.claim(fd, transp)
 
 
 class _SendfileFallbackProtocol(asyncio.Protocol):

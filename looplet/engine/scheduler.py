@@ -174,7 +174,7 @@ class Scheduler:
         else:
             timeout = self._idle_timeout()
             self.polls += 1
-            if timeout != 0.0 and self.clock_virtual:
+            if self.clock_virtual and timeout != 0.0:
                 events = reactor.poll(0.0)
                 if not events:
                     if timeout is None:

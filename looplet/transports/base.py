@@ -23,27 +23,29 @@ import socket
 import warnings
 from collections import deque
 from contextvars import Context
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from looplet._asyncio import TransportSocket, server_attach, server_detach
 from looplet._mypyc import mypyc_attr
 from looplet.engine.io import READ_BUFFER_SIZE
 from looplet.engine.reactor import READ, WRITE
 from looplet.transports.flow import WriteFlowControl
+from looplet.transports.state import TransportState
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
 
 logger = logging.getLogger("asyncio")
 
+#: What write() and sendto() accept. A module constant: compiled, the tuple is built
+#: once, not per call (mypyc looks `memoryview` up in builtins each time it is named).
+BYTES_LIKE: Final = (bytes, bytearray, memoryview)
+
 
 @mypyc_attr(native_class=False)
 class TransportBase(asyncio.BaseTransport):
     """One fd, one protocol, and the lifecycle from `connection_made` to `connection_lost`."""
 
-    # Read by __del__, which may run on a transport whose __init__ raised.
-    _file: Any = None
-    _fd: int = -1
     #: asyncio's name for the most one read takes: the loop's read buffer.
     max_size: int = READ_BUFFER_SIZE
     _extra: dict[str, Any]
@@ -56,68 +58,62 @@ class TransportBase(asyncio.BaseTransport):
         extra: dict[str, Any] | None,
         context: Context | None = None,
     ) -> None:
+        # The record first: __del__ reads it, and runs even when __init__ raised.
+        self._state = state = TransportState(io, context)
         super().__init__(extra)
         self._loop: asyncio.AbstractEventLoop = io.loop
-        self._io: Io = io
-        #: The context every callback of this transport runs in (3.15+: a copy of the
-        #: connecting caller's, or of the server's for an accepted connection); None:
-        #: each registration copies the context current then, as asyncio did before.
-        self._context: Context | None = context
         # fileno() first: if it raises, there is no file object to report as unclosed.
-        self._fd = file.fileno()
-        self._file = file
-        self._protocol: Any = None
-        self._protocol_connected = False
+        state.fd = file.fileno()
+        state.file = file
         self.set_protocol(protocol)
-        #: Counts writes after the connection was lost; nonzero once it is lost.
-        self._conn_lost = 0
-        self._closing = False
-        self._paused = False
-        #: The loop's read buffer (engine/io.py), fetched once: reads go through it.
-        self._read_buffer: memoryview = io.read_buffer
 
     # -- protocol ------------------------------------------------------------------
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on."""
-        self._protocol = protocol
-        self._protocol_connected = True
+        state = self._state
+        state.protocol = protocol
+        state.protocol_connected = True
 
     def get_protocol(self) -> Any:
         """The protocol events are delivered to."""
-        return self._protocol
+        return self._state.protocol
 
     def is_closing(self) -> bool:
         """True once close() or abort() was called, or the connection was lost."""
-        return self._closing
+        return self._state.closing
 
     # -- reading -------------------------------------------------------------------
 
     def is_reading(self) -> bool:
         """True unless reading is paused or the transport is closing."""
-        return not self._closing and not self._paused
+        state = self._state
+        return not state.closing and not state.paused
 
     def pause_reading(self) -> None:
         """Stop delivering received data until resume_reading()."""
+        state = self._state
         if not self.is_reading():
             return
-        self._paused = True
-        self._io.remove(self._fd, READ)
-        if self._io.debug:
+        state.paused = True
+        state.io.remove(state.fd, READ)
+        if state.io.debug:
             logger.debug("%r pauses reading", self)
 
     def resume_reading(self) -> None:
         """Deliver received data again after pause_reading()."""
-        if self._closing or not self._paused:
+        state = self._state
+        if state.closing or not state.paused:
             return
-        self._paused = False
+        state.paused = False
         self._start_reading()
-        if self._io.debug:
+        if state.io.debug:
             logger.debug("%r resumes reading", self)
 
     def _start_reading(self) -> None:
+        state = self._state
         if self.is_reading():
-            self._io.add(self._fd, READ, self._read_ready, context=self._context)
+            state.io.add(state.fd, READ, self._read_ready, context=state.context)
 
     def _read_ready(self) -> None:
         raise NotImplementedError  # each transport kind reads its own way
@@ -133,14 +129,15 @@ class TransportBase(asyncio.BaseTransport):
 
     def close(self) -> None:
         """Close after the buffered data is sent; connection_lost(None) follows."""
-        if self._closing:
+        state = self._state
+        if state.closing:
             return
-        self._closing = True
-        self._io.remove(self._fd, READ)
+        state.closing = True
+        state.io.remove(state.fd, READ)
         if not self._write_pending():
-            self._conn_lost += 1
-            self._io.remove(self._fd, WRITE)
-            self._loop.call_soon(self._call_connection_lost, None, context=self._context)
+            state.conn_lost += 1
+            state.io.remove(state.fd, WRITE)
+            self._loop.call_soon(self._call_connection_lost, None, context=state.context)
 
     def abort(self) -> None:
         """Close now, dropping buffered data; connection_lost(None) follows."""
@@ -149,9 +146,10 @@ class TransportBase(asyncio.BaseTransport):
     # No `_warn=warnings.warn` default argument (asyncio's guard against module
     # teardown at exit): mypyc cannot compile a __del__ with parameters.
     def __del__(self) -> None:
-        if self._file is not None:
+        state = self._state
+        if state.file is not None:
             warnings.warn(f"unclosed transport {self!r}", ResourceWarning, source=self)  # noqa: B028  # as asyncio
-            self._file.close()
+            state.file.close()
             self._detach()
 
     def _is_peer_error(self, exc: BaseException) -> bool:
@@ -159,39 +157,42 @@ class TransportBase(asyncio.BaseTransport):
         return isinstance(exc, OSError)
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        state = self._state
         # The peer's errors reach the protocol through connection_lost(exc); anything
         # else is a bug worth reporting.
         if self._is_peer_error(exc):
-            if self._io.debug:
+            if state.io.debug:
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
             self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+                {"message": message, "exception": exc, "transport": self, "protocol": state.protocol}
             )
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
-        if self._conn_lost:
+        state = self._state
+        if state.conn_lost:
             return
         self._discard_buffer()
-        if not self._closing:
-            self._closing = True
-            self._io.remove(self._fd, READ)
-        self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
+        if not state.closing:
+            state.closing = True
+            state.io.remove(state.fd, READ)
+        state.conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc, context=state.context)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
+        state = self._state
         try:
-            if self._protocol_connected:
-                self._protocol.connection_lost(exc)
+            if state.protocol_connected:
+                state.protocol.connection_lost(exc)
         finally:
-            file = self._file
+            file = state.file
             if file is not None:
                 if not self._loop.is_closed():
-                    self._io.forget(self._fd)
+                    state.io.forget(state.fd)
                 file.close()
-            self._file = None
-            self._protocol = None
+            state.file = None
+            state.protocol = None
             self._detach()
 
     def _detach(self) -> None:
@@ -202,7 +203,6 @@ class TransportBase(asyncio.BaseTransport):
 class SocketTransportBase(TransportBase, WriteFlowControl, asyncio.Transport):
     """What stream and datagram socket transports share beyond the lifecycle."""
 
-    _file: socket.socket | None = None
     # Read by __del__, through _detach.
     _server: Any = None
 
@@ -227,39 +227,40 @@ class SocketTransportBase(TransportBase, WriteFlowControl, asyncio.Transport):
             except OSError:
                 self._extra["peername"] = None
         self._server = server
-        #: Pending writes; `_buffer_size` is their total length, kept as we go.
-        self._buffer: deque[Any] = deque()
-        self._buffer_size = 0
+        # Pending writes, with their total length kept as we go.
+        self._state.buffer = deque()
         if server is not None:
             server_attach(server, self)
-        io.claim(self._fd, self)
+        io.claim(self._state.fd, self)
 
     def __repr__(self) -> str:
+        state = self._state
         info = [type(self).__name__]
-        if self._file is None:
+        if state.file is None:
             info.append("closed")
-        elif self._closing:
+        elif state.closing:
             info.append("closing")
-        info.append(f"fd={self._fd}")
+        info.append(f"fd={state.fd}")
         loop = self._loop
-        if self._file is not None and loop is not None and not loop.is_closed():
-            info.append("read=polling" if self._io.watching(self._fd, READ) else "read=idle")
-            state = "polling" if self._io.watching(self._fd, WRITE) else "idle"
-            info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+        if state.file is not None and loop is not None and not loop.is_closed():
+            info.append("read=polling" if state.io.watching(state.fd, READ) else "read=idle")
+            writing = "polling" if state.io.watching(state.fd, WRITE) else "idle"
+            info.append(f"write=<{writing}, bufsize={self.get_write_buffer_size()}>")
         return "<{}>".format(" ".join(info))
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by write() and not yet handed to the kernel."""
-        return self._buffer_size
+        return self._state.buffer_size
 
     def _write_pending(self) -> bool:
-        return bool(self._buffer)
+        return bool(self._state.buffer)
 
     def _discard_buffer(self) -> None:
-        if self._buffer:
-            self._buffer.clear()
-            self._buffer_size = 0
-            self._io.remove(self._fd, WRITE)
+        state = self._state
+        if state.buffer:
+            state.buffer.clear()
+            state.buffer_size = 0
+            state.io.remove(state.fd, WRITE)
 
     def _detach(self) -> None:
         server = self._server

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
 from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import WRITE
-from looplet.transports.base import SocketTransportBase, logger
+from looplet.transports.base import BYTES_LIKE, SocketTransportBase, logger
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
@@ -50,31 +50,33 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         super().__init__(io, sock, protocol, extra, None)
         self._address = address
         loop = io.loop
-        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._state.protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
             loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def _read_ready(self) -> None:
-        if self._conn_lost:
+        state = self._state
+        if state.conn_lost:
             return
-        view = self._read_buffer
+        view = state.read_buffer
         try:
-            nbytes, addr = self._file.recvfrom_into(view)  # type: ignore[union-attr]
+            nbytes, addr = state.file.recvfrom_into(view)
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
-            self._protocol.error_received(exc)
+            state.protocol.error_received(exc)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
-            self._protocol.datagram_received(view[:nbytes].tobytes(), addr)
+            state.protocol.datagram_received(view[:nbytes].tobytes(), addr)
 
     def sendto(self, data: Any, addr: Any = None) -> None:
         """Send one datagram to `addr` (or to the connected peer when `addr` is None)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+        state = self._state
+        if type(data) is not bytes and not isinstance(data, BYTES_LIKE):
             raise TypeError(DATAGRAM_NOT_BYTES.format(type(data).__name__))
         if not data and not _SEND_EMPTY:
             return
@@ -82,31 +84,31 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
             if addr not in (None, self._address):
                 raise ValueError(f"Invalid address: must be None or {self._address}")
             addr = self._address
-        if self._conn_lost and self._address:
-            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+        if state.conn_lost and self._address:
+            if state.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
                 logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+            state.conn_lost += 1
             return
-        if not self._buffer:
+        if not state.buffer:
             try:
                 self._send(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                self._io.add(self._fd, WRITE, self._sendto_ready)
+                state.io.add(state.fd, WRITE, self._sendto_ready)
             except OSError as exc:
-                self._protocol.error_received(exc)
+                state.protocol.error_received(exc)
                 return
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal write error on datagram transport")
                 return
-        self._buffer.append((bytes(data), addr))
-        self._buffer_size += len(data) + _HEADER
+        state.buffer.append((bytes(data), addr))
+        state.buffer_size += len(data) + _HEADER
         self._maybe_pause_protocol()
 
     def _send(self, data: Any, addr: Any) -> None:
-        sock = self._file
+        sock = self._state.file
         assert sock is not None
         if self._extra["peername"]:
             sock.send(data)
@@ -114,17 +116,18 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
             sock.sendto(data, addr)
 
     def _sendto_ready(self) -> None:
-        while self._buffer:
-            data, addr = self._buffer.popleft()
-            self._buffer_size -= len(data) + _HEADER
+        state = self._state
+        while state.buffer:
+            data, addr = state.buffer.popleft()
+            state.buffer_size -= len(data) + _HEADER
             try:
                 self._send(data, addr)
             except (BlockingIOError, InterruptedError):
-                self._buffer.appendleft((data, addr))
-                self._buffer_size += len(data) + _HEADER
+                state.buffer.appendleft((data, addr))
+                state.buffer_size += len(data) + _HEADER
                 break
             except OSError as exc:
-                self._protocol.error_received(exc)
+                state.protocol.error_received(exc)
                 return
             except (SystemExit, KeyboardInterrupt):
                 raise
@@ -132,7 +135,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
                 self._fatal_error(exc, "Fatal write error on datagram transport")
                 return
         self._maybe_resume_protocol()  # may queue more
-        if not self._buffer:
-            self._io.remove(self._fd, WRITE)
-            if self._closing:
+        if not state.buffer:
+            state.io.remove(state.fd, WRITE)
+            if state.closing:
                 self._call_connection_lost(None)

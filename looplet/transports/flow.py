@@ -25,7 +25,6 @@ class WriteFlowControl(asyncio.WriteTransport):
     _high_water: int = 64 * 1024
     _low_water: int = 16 * 1024
     _loop: Any
-    _protocol: Any
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """The (low, high) water marks of write flow control."""
@@ -51,8 +50,9 @@ class WriteFlowControl(asyncio.WriteTransport):
         if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
             return
         self._protocol_paused = True
+        protocol = self.get_protocol()
         try:
-            self._protocol.pause_writing()
+            protocol.pause_writing()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -61,7 +61,7 @@ class WriteFlowControl(asyncio.WriteTransport):
                     "message": "protocol.pause_writing() failed",
                     "exception": exc,
                     "transport": self,
-                    "protocol": self._protocol,
+                    "protocol": protocol,
                 }
             )
 
@@ -69,8 +69,9 @@ class WriteFlowControl(asyncio.WriteTransport):
         if not self._protocol_paused or self.get_write_buffer_size() > self._low_water:
             return
         self._protocol_paused = False
+        protocol = self.get_protocol()
         try:
-            self._protocol.resume_writing()
+            protocol.resume_writing()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -79,6 +80,6 @@ class WriteFlowControl(asyncio.WriteTransport):
                     "message": "protocol.resume_writing() failed",
                     "exception": exc,
                     "transport": self,
-                    "protocol": self._protocol,
+                    "protocol": protocol,
                 }
             )

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, set_result_unless_cancelled
 from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import READ, WRITE
-from looplet.transports.base import TransportBase
+from looplet.transports.base import BYTES_LIKE, TransportBase
 from looplet.transports.flow import WriteFlowControl
 
 if TYPE_CHECKING:
@@ -48,14 +48,15 @@ def _check_pipe(fileno: int, *, write: bool) -> None:
 def _describe(transport: TransportBase, direction: int) -> list[str]:
     # asyncio's pipe repr: "<_UnixReadPipeTransport fd=7 polling>".
     info = [type(transport).__name__]
-    if transport._file is None:
+    state = transport._state
+    if state.file is None:
         info.append("closed")
-    elif transport._closing:
+    elif state.closing:
         info.append("closing")
-    info.append(f"fd={transport._fd}")
-    if transport._file is not None and not transport._loop.is_closed():
-        info.append("polling" if transport._io.watching(transport._fd, direction) else "idle")
-    elif transport._file is not None:
+    info.append(f"fd={state.fd}")
+    if state.file is not None and not transport._loop.is_closed():
+        info.append("polling" if state.io.watching(state.fd, direction) else "idle")
+    elif state.file is not None:
         info.append("open")
     else:
         info.append("closed")
@@ -77,13 +78,13 @@ class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
         super().__init__(io, pipe, protocol, extra)
         self._extra["pipe"] = pipe
         try:
-            _check_pipe(self._fd, write=False)
+            _check_pipe(self._state.fd, write=False)
         except ValueError:
-            self._file = self._protocol = None
+            self._state.file = self._state.protocol = None
             raise
-        os.set_blocking(self._fd, False)
+        os.set_blocking(self._state.fd, False)
         loop = io.loop
-        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._state.protocol.connection_made, self)
         # Reading starts only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
@@ -93,23 +94,24 @@ class ReadPipeTransport(TransportBase, asyncio.ReadTransport):
         return "<{}>".format(" ".join(_describe(self, READ)))
 
     def _read_ready(self) -> None:
-        view = self._read_buffer
+        state = self._state
+        view = state.read_buffer
         try:
-            nbytes = os.readv(self._fd, (view,))
+            nbytes = os.readv(state.fd, (view,))
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fatal_error(exc, "Fatal read error on pipe transport")
             return
         if nbytes:
-            self._protocol.data_received(view[:nbytes].tobytes())
+            state.protocol.data_received(view[:nbytes].tobytes())
             return
-        if self._io.debug:
+        if state.io.debug:
             logger.info("%r was closed by peer", self)
-        self._closing = True
-        self._conn_lost += 1
-        self._io.remove(self._fd, READ)
-        self._loop.call_soon(self._protocol.eof_received)
+        state.closing = True
+        state.conn_lost += 1
+        state.io.remove(state.fd, READ)
+        self._loop.call_soon(state.protocol.eof_received)
         self._loop.call_soon(self._call_connection_lost, None)
 
     def _is_peer_error(self, exc: BaseException) -> bool:
@@ -136,16 +138,16 @@ class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
     ) -> None:
         super().__init__(io, pipe, protocol, extra)
         self._extra["pipe"] = pipe
-        self._buffer = bytearray()
+        self._state.buffer = bytearray()
         try:
-            _check_pipe(self._fd, write=True)
+            _check_pipe(self._state.fd, write=True)
         except ValueError:
-            self._file = self._protocol = None
+            self._state.file = self._state.protocol = None
             raise
-        mode = os.fstat(self._fd).st_mode
-        os.set_blocking(self._fd, False)
+        mode = os.fstat(self._state.fd).st_mode
+        os.set_blocking(self._state.fd, False)
         loop = io.loop
-        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._state.protocol.connection_made, self)
         if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
             # The write end polls readable when the read end closes: the way to hear
             # of it without writing. Watched only once connection_made() has run.
@@ -155,7 +157,7 @@ class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
 
     def __repr__(self) -> str:
         info = _describe(self, WRITE)
-        if self._file is not None and not self._loop.is_closed():
+        if self._state.file is not None and not self._loop.is_closed():
             info.append(f"bufsize={self.get_write_buffer_size()}")
         return "<{}>".format(" ".join(info))
 
@@ -171,46 +173,50 @@ class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
         raise NotImplementedError
 
     def _start_reading(self) -> None:
-        if not self._closing:
-            self._io.add(self._fd, READ, self._read_ready)
+        state = self._state
+        if not state.closing:
+            state.io.add(state.fd, READ, self._read_ready)
 
     def _read_ready(self) -> None:
+        state = self._state
         # The reader went away. With data still buffered, that data is lost: say so.
-        if self._io.debug:
+        if state.io.debug:
             logger.info("%r was closed by peer", self)
-        if self._buffer:
+        if state.buffer:
             self._force_close(BrokenPipeError())
         else:
             self._force_close(None)
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by write() and not yet taken by the pipe."""
-        return len(self._buffer)
+        return len(self._state.buffer)
 
     def _write_pending(self) -> bool:
-        return bool(self._buffer)
+        return bool(self._state.buffer)
 
     def _discard_buffer(self) -> None:
-        if self._buffer:
-            self._buffer.clear()
-            self._io.remove(self._fd, WRITE)
+        state = self._state
+        if state.buffer:
+            state.buffer.clear()
+            state.io.remove(state.fd, WRITE)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write `data`: at once if the pipe takes it, else buffered in order."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+        state = self._state
+        if type(data) is not bytes and not isinstance(data, BYTES_LIKE):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if isinstance(data, bytearray):
             data = memoryview(data)
         if not data:
             return
-        if self._conn_lost or self._closing:
-            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+        if state.conn_lost or state.closing:
+            if state.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
                 logger.warning("pipe closed by peer or os.write(pipe, data) raised exception.")
-            self._conn_lost += 1
+            state.conn_lost += 1
             return
-        if not self._buffer:
+        if not state.buffer:
             try:
-                n = os.write(self._fd, data)
+                n = os.write(state.fd, data)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except (SystemExit, KeyboardInterrupt):
@@ -222,13 +228,14 @@ class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
                 return
             if n > 0:
                 data = memoryview(data)[n:]
-            self._io.add(self._fd, WRITE, self._write_ready)
-        self._buffer += data
+            state.io.add(state.fd, WRITE, self._write_ready)
+        state.buffer += data
         self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:
+        state = self._state
         try:
-            n = os.write(self._fd, self._buffer)
+            n = os.write(state.fd, state.buffer)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -236,17 +243,17 @@ class WritePipeTransport(TransportBase, WriteFlowControl, asyncio.Transport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal write error on pipe transport")
             return
-        if n == len(self._buffer):
-            self._buffer.clear()
-            self._io.remove(self._fd, WRITE)
+        if n == len(state.buffer):
+            state.buffer.clear()
+            state.io.remove(state.fd, WRITE)
             self._maybe_resume_protocol()  # may write again
-            if self._closing:
-                self._io.remove(self._fd, READ)
-                self._conn_lost += 1
+            if state.closing:
+                state.io.remove(state.fd, READ)
+                state.conn_lost += 1
                 self._call_connection_lost(None)
             return
         if n > 0:
-            del self._buffer[:n]
+            del state.buffer[:n]
 
     def can_write_eof(self) -> bool:
         """Pipes can: closing the write end is the EOF."""

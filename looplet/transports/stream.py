@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from looplet._asyncio import LOG_THRESHOLD_FOR_CONNLOST_WRITES, SendfileMode, set_result_unless_cancelled
 from looplet._mypyc import mypyc_attr
 from looplet.engine.reactor import READ, WRITE
-from looplet.transports.base import SocketTransportBase, logger
+from looplet.transports.base import BYTES_LIKE, SocketTransportBase, logger
 
 if TYPE_CHECKING:
     from looplet.engine.io import Io
@@ -49,6 +49,15 @@ def _iov_max() -> int:
 
 
 _IOV_MAX: Final = _iov_max()
+
+
+def _bytes_like(data: Any) -> Any:
+    """`data`, checked as write() checks it: bytes-like, or asyncio's TypeError."""
+    if not isinstance(data, BYTES_LIKE):
+        raise TypeError(NOT_BYTES.format(type(data).__name__))
+    if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+        data = data.cast("B")  # so that len() counts bytes, in the buffer too
+    return data
 
 
 def _set_nodelay(sock: socket.socket) -> None:
@@ -79,14 +88,10 @@ class SocketTransport(SocketTransportBase):
         server: Any = None,
         context: Context | None = None,
     ) -> None:
-        self._buffered_protocol = False
         super().__init__(io, sock, protocol, extra, server, context)
-        self._eof = False
-        #: Set by sendfile: resolves when the write buffer has drained.
-        self._empty_waiter: asyncio.Future[None] | None = None
         _set_nodelay(sock)
         loop = io.loop
-        loop.call_soon(self._protocol.connection_made, self, context=context)
+        loop.call_soon(self._state.protocol.connection_made, self, context=context)
         # Reading starts only after connection_made() ran.
         loop.call_soon(self._start_reading, context=context)
         if waiter is not None:
@@ -94,20 +99,21 @@ class SocketTransport(SocketTransportBase):
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
-        self._buffered_protocol = isinstance(protocol, asyncio.BufferedProtocol)
+        self._state.buffered = isinstance(protocol, asyncio.BufferedProtocol)
         super().set_protocol(protocol)
 
     # -- reading -------------------------------------------------------------------
 
     def _read_ready(self) -> None:
-        if self._conn_lost:
+        state = self._state
+        if state.conn_lost:
             return
-        if self._buffered_protocol:
+        if state.buffered:
             self._read_into_buffer()
             return
-        view = self._read_buffer
+        view = state.read_buffer
         try:
-            nbytes = self._file.recv_into(view)  # type: ignore[union-attr]
+            nbytes = state.file.recv_into(view)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -119,15 +125,16 @@ class SocketTransport(SocketTransportBase):
             self._on_eof()
             return
         try:
-            self._protocol.data_received(view[:nbytes].tobytes())
+            state.protocol.data_received(view[:nbytes].tobytes())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
     def _read_into_buffer(self) -> None:
+        state = self._state
         try:
-            buf = self._protocol.get_buffer(-1)
+            buf = state.protocol.get_buffer(-1)
             if not len(buf):
                 raise RuntimeError("get_buffer() returned an empty buffer")
         except (SystemExit, KeyboardInterrupt):
@@ -136,7 +143,7 @@ class SocketTransport(SocketTransportBase):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            nbytes = self._file.recv_into(buf)  # type: ignore[union-attr]
+            nbytes = state.file.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -148,17 +155,18 @@ class SocketTransport(SocketTransportBase):
             self._on_eof()
             return
         try:
-            self._protocol.buffer_updated(nbytes)
+            state.protocol.buffer_updated(nbytes)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _on_eof(self) -> None:
-        if self._io.debug:
+        state = self._state
+        if state.io.debug:
             logger.debug("%r received EOF", self)
         try:
-            keep_open = self._protocol.eof_received()
+            keep_open = state.protocol.eof_received()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -166,7 +174,7 @@ class SocketTransport(SocketTransportBase):
             return
         if keep_open:
             # The protocol may still write; there is just nothing more to read.
-            self._io.remove(self._fd, READ)
+            state.io.remove(state.fd, READ)
         else:
             self.close()
 
@@ -174,24 +182,23 @@ class SocketTransport(SocketTransportBase):
 
     def write(self, data: Any) -> None:
         """Send `data`: at once if the kernel takes it, else buffered in order."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(NOT_BYTES.format(type(data).__name__))
-        if self._eof:
+        state = self._state
+        if type(data) is not bytes:
+            data = _bytes_like(data)
+        if state.eof:
             raise RuntimeError("Cannot call write() after write_eof()")
-        if self._empty_waiter is not None:
+        if state.empty_waiter is not None:
             raise RuntimeError("unable to write; sendfile is in progress")
-        if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
-            data = data.cast("B")  # so that len() counts bytes, in the buffer too
         if not data:
             return
-        if self._conn_lost:
-            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+        if state.conn_lost:
+            if state.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
                 logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+            state.conn_lost += 1
             return
-        if not self._buffer:
+        if not state.buffer:
             try:
-                n = self._file.send(data)  # type: ignore[union-attr]
+                n: int = state.file.send(data)
             except (BlockingIOError, InterruptedError):
                 pass
             except (SystemExit, KeyboardInterrupt):
@@ -203,69 +210,72 @@ class SocketTransport(SocketTransportBase):
                 if n == len(data):
                     return
                 data = memoryview(data)[n:]
-            self._io.add(self._fd, WRITE, self._write_ready, context=self._context)
-        self._buffer.append(data)
-        self._buffer_size += len(data)
+            state.io.add(state.fd, WRITE, self._write_ready, context=state.context)
+        state.buffer.append(data)
+        state.buffer_size += len(data)
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
         """Write every buffer of `list_of_data`, gathered into as few sendmsg() calls as possible."""
-        if self._eof:
+        state = self._state
+        if state.eof:
             raise RuntimeError("Cannot call writelines() after write_eof()")
-        if self._empty_waiter is not None:
+        if state.empty_waiter is not None:
             raise RuntimeError("unable to writelines; sendfile is in progress")
         if not list_of_data:
             return
-        was_empty = not self._buffer
+        was_empty = not state.buffer
         for data in list_of_data:
             view = memoryview(data).cast("B")
             if view.nbytes:
-                self._buffer.append(view)
-                self._buffer_size += view.nbytes
-        if not self._buffer:
+                state.buffer.append(view)
+                state.buffer_size += view.nbytes
+        if not state.buffer:
             return
         if was_empty:
             self._write_ready()
-            if self._buffer:
-                self._io.add(self._fd, WRITE, self._write_ready, context=self._context)
+            if state.buffer:
+                state.io.add(state.fd, WRITE, self._write_ready, context=state.context)
         self._maybe_pause_protocol()
 
     def _write_ready(self) -> None:
-        if self._conn_lost or not self._buffer:
+        state = self._state
+        if state.conn_lost or not state.buffer:
             return
-        sock = self._file
+        sock = state.file
         assert sock is not None
         try:
-            if _HAS_SENDMSG and len(self._buffer) > 1:
-                n = sock.sendmsg(itertools.islice(self._buffer, _IOV_MAX))
+            if _HAS_SENDMSG and len(state.buffer) > 1:
+                n = sock.sendmsg(itertools.islice(state.buffer, _IOV_MAX))
             else:
-                n = sock.send(self._buffer[0])
+                n = sock.send(state.buffer[0])
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._io.remove(self._fd, WRITE)
-            self._buffer.clear()
-            self._buffer_size = 0
+            state.io.remove(state.fd, WRITE)
+            state.buffer.clear()
+            state.buffer_size = 0
             self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
+            if state.empty_waiter is not None:
+                state.empty_waiter.set_exception(exc)
             return
         self._consume(n)
         self._maybe_resume_protocol()  # may write more
-        if not self._buffer:
-            self._io.remove(self._fd, WRITE)
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_result(None)
-            if self._closing:
+        if not state.buffer:
+            state.io.remove(state.fd, WRITE)
+            if state.empty_waiter is not None:
+                state.empty_waiter.set_result(None)
+            if state.closing:
                 self._call_connection_lost(None)
-            elif self._eof:
+            elif state.eof:
                 sock.shutdown(socket.SHUT_WR)
 
     def _consume(self, nbytes: int) -> None:
-        buffer = self._buffer
-        self._buffer_size -= nbytes
+        state = self._state
+        buffer = state.buffer
+        state.buffer_size -= nbytes
         while nbytes:
             chunk = buffer.popleft()
             size = len(chunk)
@@ -277,11 +287,12 @@ class SocketTransport(SocketTransportBase):
 
     def write_eof(self) -> None:
         """Half-close: send EOF once the buffered data is out; reading goes on."""
-        if self._closing or self._eof:
+        state = self._state
+        if state.closing or state.eof:
             return
-        self._eof = True
-        if not self._buffer:
-            self._file.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+        state.eof = True
+        if not state.buffer:
+            state.file.shutdown(socket.SHUT_WR)
 
     def can_write_eof(self) -> bool:
         """Stream sockets can half-close."""
@@ -290,17 +301,19 @@ class SocketTransport(SocketTransportBase):
     # -- ending and sendfile -------------------------------------------------------
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
+        state = self._state
         super()._call_connection_lost(exc)
-        if self._empty_waiter is not None:
-            self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
+        if state.empty_waiter is not None:
+            state.empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
 
     def _make_empty_waiter(self) -> asyncio.Future[None]:
-        if self._empty_waiter is not None:
+        state = self._state
+        if state.empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
-        self._empty_waiter = self._loop.create_future()
-        if not self._buffer:
-            self._empty_waiter.set_result(None)
-        return self._empty_waiter
+        state.empty_waiter = waiter = self._loop.create_future()
+        if not state.buffer:
+            waiter.set_result(None)
+        return waiter
 
     def _reset_empty_waiter(self) -> None:
-        self._empty_waiter = None
+        self._state.empty_waiter = None
