@@ -50,6 +50,13 @@ class TransportState:
         #: Pending writes (a deque of pieces, or a pipe's bytearray), and their length.
         self.buffer: Any = None
         self.buffer_size: int = 0
+        #: A stream's bound methods on the hot path, fetched once rather than looked up
+        #: per message (uvloop keeps `data_received` so too): its socket's `recv_into`
+        #: and `send`, and its protocol's `data_received` (None for a buffered
+        #: protocol, or one without it, which then fails as asyncio's would).
+        self.recv_into: Any = None
+        self.send: Any = None
+        self.data_received: Any = None
         #: A stream's write_eof() was called: EOF follows the buffered data.
         self.eof: bool = False
         #: Set by a stream's sendfile: resolves when the write buffer has drained.

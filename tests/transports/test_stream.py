@@ -295,6 +295,90 @@ def test_buffered_protocol_reads_into_its_own_buffer(loop: asyncio.AbstractEvent
     loop.run_until_complete(main())
 
 
+async def _until(predicate: Any) -> None:
+    # Loopback delivers within a few ticks; the bound turns data that went elsewhere
+    # into a failure rather than a hang.
+    for _ in range(100_000):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    pytest.fail("the data never arrived where it was expected")
+
+
+def test_set_protocol_redirects_what_arrives_next(loop: asyncio.AbstractEventLoop) -> None:
+    class Buffered(asyncio.BufferedProtocol):
+        def __init__(self) -> None:
+            self.buf = bytearray(64)
+            self.got = bytearray()
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def get_buffer(self, sizehint: int) -> bytearray:
+            return self.buf
+
+        def buffer_updated(self, nbytes: int) -> None:
+            self.got += self.buf[:nbytes]
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.set_result(exc)
+
+    async def main() -> None:
+        first, cli = Recorder(), Recorder()
+        st, ct, server = await tcp_pair(first, cli)
+        ct.write(b"one")
+        await _until(lambda: first.data == b"one")
+        second = Recorder()
+        st.set_protocol(second)
+        assert st.get_protocol() is second
+        ct.write(b"two")
+        await _until(lambda: second.data == b"two")
+        third = Buffered()
+        st.set_protocol(third)
+        ct.write(b"three")
+        await _until(lambda: third.got == b"three")
+        st.set_protocol(first)
+        ct.write(b"four")
+        await _until(lambda: first.data == b"onefour")
+        assert (second.data, third.got) == (b"two", b"three")
+        ct.close()
+        await cli.lost
+        await first.lost
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_protocol_without_data_received_fails_as_asyncio_does(loop: asyncio.AbstractEventLoop) -> None:
+    class Bare(asyncio.BaseProtocol):
+        def __init__(self) -> None:
+            self.transport: Any = None
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.set_result(exc)
+
+    contexts: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: contexts.append(context))
+
+    async def main() -> None:
+        srv, cli = Bare(), Recorder()
+        st, ct, server = await tcp_pair(srv, cli)
+        ct.write(b"data")
+        exc = await srv.lost
+        assert isinstance(exc, AttributeError)
+        assert st.is_closing()
+        await cli.lost
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+    assert [c["message"] for c in contexts] == ["Fatal error: protocol.data_received() call failed."]
+    assert isinstance(contexts[0]["exception"], AttributeError)
+
+
 def test_write_rejects_non_bytes(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         srv, cli = Recorder(), Recorder()
