@@ -34,7 +34,8 @@ NOT_COMPILED = {
 # looplet/_mypyc.py): as native classes over those bases, their instances were
 # traversed twice by the garbage collector, which crashed it on 3.11 and, on 3.12+,
 # never collected an unclosed transport held by its protocol, so its socket stayed
-# open (the fault tests in tests/loop/test_lifecycle.py found it).
+# open (the fault tests in tests/loop/test_lifecycle.py found it). What they read per
+# message sits in a native record they hold instead (looplet/transports/state.py).
 
 
 def _layer_modules() -> list[str]:

@@ -7,7 +7,8 @@ reactor eagerly (the fd is about to be closed; see reactor/base.py `forget`) and
 closes the file object. Transports that write add the water marks of flow.py, the
 one flow control they all share. `SocketTransportBase` adds what sockets have on top: the
 socket's extra info, the server an accepted connection belongs to, and the claim on
-its fd that keeps `add_reader` and `sock_*` off it.
+its fd that keeps `add_reader` and `sock_*` off it. A transport's per-connection state
+lives in its `TransportState` record (state.py), not on the transport.
 
 The invariant owned here: `connection_lost` is called exactly once, after
 `connection_made`, and the file object is closed right after it, whatever path

@@ -27,6 +27,25 @@ if TYPE_CHECKING:
 class TransportState:
     """The fields a transport's reads, writes and lifecycle read and change."""
 
+    # Slots: the pure build's record takes no dictionary per connection.
+    __slots__ = (
+        "buffer",
+        "buffer_size",
+        "buffered",
+        "closing",
+        "conn_lost",
+        "context",
+        "empty_waiter",
+        "eof",
+        "fd",
+        "file",
+        "io",
+        "paused",
+        "protocol",
+        "protocol_connected",
+        "read_buffer",
+    )
+
     def __init__(self, io: Io, context: Context | None) -> None:
         self.io: Io = io
         #: The context every callback of the transport runs in (3.15+: a copy of the
@@ -50,13 +69,6 @@ class TransportState:
         #: Pending writes (a deque of pieces, or a pipe's bytearray), and their length.
         self.buffer: Any = None
         self.buffer_size: int = 0
-        #: A stream's bound methods on the hot path, fetched once rather than looked up
-        #: per message (uvloop keeps `data_received` so too): its socket's `recv_into`
-        #: and `send`, and its protocol's `data_received` (None for a buffered
-        #: protocol, or one without it, which then fails as asyncio's would).
-        self.recv_into: Any = None
-        self.send: Any = None
-        self.data_received: Any = None
         #: A stream's write_eof() was called: EOF follows the buffered data.
         self.eof: bool = False
         #: Set by a stream's sendfile: resolves when the write buffer has drained.

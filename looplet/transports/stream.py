@@ -89,12 +89,9 @@ class SocketTransport(SocketTransportBase):
         context: Context | None = None,
     ) -> None:
         super().__init__(io, sock, protocol, extra, server, context)
-        state = self._state
-        state.recv_into = sock.recv_into
-        state.send = sock.send
         _set_nodelay(sock)
         loop = io.loop
-        loop.call_soon(state.protocol.connection_made, self, context=context)
+        loop.call_soon(self._state.protocol.connection_made, self, context=context)
         # Reading starts only after connection_made() ran.
         loop.call_soon(self._start_reading, context=context)
         if waiter is not None:
@@ -102,9 +99,7 @@ class SocketTransport(SocketTransportBase):
 
     def set_protocol(self, protocol: Any) -> None:
         """Deliver events to `protocol` from now on (Protocol or BufferedProtocol)."""
-        state = self._state
-        state.buffered = buffered = isinstance(protocol, asyncio.BufferedProtocol)
-        state.data_received = None if buffered else getattr(protocol, "data_received", None)
+        self._state.buffered = isinstance(protocol, asyncio.BufferedProtocol)
         super().set_protocol(protocol)
 
     # -- reading -------------------------------------------------------------------
@@ -118,7 +113,7 @@ class SocketTransport(SocketTransportBase):
             return
         view = state.read_buffer
         try:
-            nbytes = state.recv_into(view)
+            nbytes = state.file.recv_into(view)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -130,10 +125,7 @@ class SocketTransport(SocketTransportBase):
             self._on_eof()
             return
         try:
-            received = state.data_received
-            if received is None:
-                received = state.protocol.data_received  # asyncio's AttributeError
-            received(view[:nbytes].tobytes())
+            state.protocol.data_received(view[:nbytes].tobytes())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -151,7 +143,7 @@ class SocketTransport(SocketTransportBase):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            nbytes = state.recv_into(buf)
+            nbytes = state.file.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -206,7 +198,7 @@ class SocketTransport(SocketTransportBase):
             return
         if not state.buffer:
             try:
-                n: int = state.send(data)
+                n: int = state.file.send(data)
             except (BlockingIOError, InterruptedError):
                 pass
             except (SystemExit, KeyboardInterrupt):
