@@ -7,7 +7,7 @@ and an instance-dictionary probe, some 250 instructions. A read and a write touc
 dozen such fields per message. Kept in this record instead, a native class in the
 compiled build, the fields are struct slots: a method fetches the record once
 (`state = self._state`) and reads the rest at the cost of a C field access. In the
-pure build it is an ordinary object with the same fields.
+pure build it is an ordinary object with the same fields, in slots.
 
 The invariant owned here: a transport's state lives only in its record, never also
 on the transport, so nothing can read a stale copy; the record refers to no
