@@ -68,6 +68,25 @@ class TransportBase(asyncio.BaseTransport):
         state.file = file
         self.set_protocol(protocol)
 
+    # asyncio's transports keep these as attributes of their own, and code outside the
+    # loop reads them (CPython's test_server_context reads `_paused`): read-only views
+    # of the record, so the record stays their one home.
+    @property
+    def _paused(self) -> bool:
+        return self._state.paused
+
+    @property
+    def _closing(self) -> bool:
+        return self._state.closing
+
+    @property
+    def _conn_lost(self) -> int:
+        return self._state.conn_lost
+
+    @property
+    def _protocol(self) -> Any:
+        return self._state.protocol
+
     # -- protocol ------------------------------------------------------------------
 
     def set_protocol(self, protocol: Any) -> None:

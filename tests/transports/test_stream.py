@@ -379,6 +379,29 @@ def test_protocol_without_data_received_fails_as_asyncio_does(loop: asyncio.Abst
     assert isinstance(contexts[0]["exception"], AttributeError)
 
 
+def test_private_state_reads_as_on_asyncio(loop: asyncio.AbstractEventLoop) -> None:
+    # Not API, but CPython's own tests read `_paused` off the loop's transports, and
+    # code in the wild reads these four.
+    async def main() -> None:
+        srv, cli = Recorder(), Recorder()
+        st, ct, server = await tcp_pair(srv, cli)
+        assert (ct._paused, ct._closing, ct._conn_lost, ct._protocol) == (False, False, 0, cli)
+        ct.pause_reading()
+        assert ct._paused is True
+        ct.resume_reading()
+        assert ct._paused is False
+        ct.close()
+        assert (ct._closing, ct._conn_lost) == (True, 1)
+        await cli.lost
+        assert ct._protocol is None
+        st.close()
+        await srv.lost
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_write_rejects_non_bytes(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         srv, cli = Recorder(), Recorder()
