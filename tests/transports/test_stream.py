@@ -342,8 +342,7 @@ def test_set_protocol_redirects_what_arrives_next(loop: asyncio.AbstractEventLoo
         ct.close()
         await cli.lost
         await first.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
 
     loop.run_until_complete(main())
 
@@ -371,8 +370,7 @@ def test_protocol_without_data_received_fails_as_asyncio_does(loop: asyncio.Abst
         assert isinstance(exc, AttributeError)
         assert st.is_closing()
         await cli.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
 
     loop.run_until_complete(main())
     assert [c["message"] for c in contexts] == ["Fatal error: protocol.data_received() call failed."]
@@ -396,8 +394,7 @@ def test_private_state_reads_as_on_asyncio(loop: asyncio.AbstractEventLoop) -> N
         assert ct._protocol is None
         st.close()
         await srv.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
 
     loop.run_until_complete(main())
 
